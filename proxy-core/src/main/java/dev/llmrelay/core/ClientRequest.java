@@ -1,0 +1,50 @@
+package dev.llmrelay.core;
+
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.TreeMap;
+
+/**
+ * The client's request as the relay forwards it: the endpoint, the end-to-end headers the client
+ * sent, and the complete body (already read and validated by the caller).
+ *
+ * <p>Header names are case-insensitive; the relay removes hop-by-hop headers, {@code Host} and
+ * {@code Content-Length} itself, and replaces {@code Authorization} when an upstream key is
+ * configured. The body array is not copied: the caller must not change it afterwards.
+ *
+ * <p>Immutable and thread-safe as long as the caller honours that rule.
+ *
+ * @param endpoint which allowlisted endpoint to call
+ * @param headers the client's headers (name to values)
+ * @param body the request body (empty for GET)
+ * @param requestId the request id sent upstream as {@code X-Request-Id} and used in logs
+ * @param model the requested model, if the caller parsed it (for logs), else null
+ * @param streamRequested the request's {@code stream} flag (for logs); the response type decides
+ *     streaming
+ */
+public record ClientRequest(
+    Endpoint endpoint,
+    Map<String, List<String>> headers,
+    byte[] body,
+    String requestId,
+    String model,
+    boolean streamRequested) {
+
+  /** Validates and freezes the headers into a case-insensitive map. */
+  public ClientRequest {
+    Objects.requireNonNull(endpoint, "endpoint");
+    Objects.requireNonNull(body, "body");
+    Objects.requireNonNull(requestId, "requestId");
+    TreeMap<String, List<String>> h = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    if (headers != null) {
+      headers.forEach((k, v) -> h.put(k, List.copyOf(v)));
+    }
+    headers = java.util.Collections.unmodifiableMap(h);
+  }
+
+  /** A request with no headers, for tests and simple embedders. */
+  public static ClientRequest of(Endpoint endpoint, byte[] body, String requestId) {
+    return new ClientRequest(endpoint, Map.of(), body, requestId, null, false);
+  }
+}

@@ -1,0 +1,27 @@
+package dev.llmrelay.core;
+
+/**
+ * No concurrency permit became free within {@code MAX_WAIT_SECONDS}: HTTP 503, code {@code
+ * concurrency_limit}, with a {@code Retry-After}. No upstream attempt was made, and the client may
+ * retry later. Immutable and thread-safe.
+ */
+public final class ConcurrencyLimitException extends RelayException {
+  private static final long serialVersionUID = 1L;
+
+  /**
+   * @param waited how long the request waited for a permit
+   * @param retryAfter the Retry-After to send (at most 60 s)
+   */
+  public ConcurrencyLimitException(java.time.Duration waited, java.time.Duration retryAfter) {
+    super(
+        503,
+        "concurrency_limit",
+        "The proxy is at its concurrency limit: no slot became free within "
+            + String.format(java.util.Locale.ROOT, "%.1f", waited.toMillis() / 1000.0)
+            + "s. Retry later or raise MAX_CONCURRENT_REQUESTS.",
+        retryAfter,
+        true,
+        0,
+        null);
+  }
+}

@@ -1,0 +1,689 @@
+package dev.llmrelay.core;
+
+import dev.llmrelay.core.internal.ConfigParser;
+import java.net.URI;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+
+/**
+ * The whole configuration of a relay: upstream, limits, timeouts, health and logging. Built with
+ * {@link #builder()} or read from environment variables with {@link #fromEnvironment(Map, Path)};
+ * the variable names are those of the design (DESIGN.md §6) and are part of the public interface.
+ *
+ * <p>Durations are {@link Duration}s. A zero duration means what each setting's javadoc says: for
+ * waits it means "do not wait", for the heartbeat it means "off"; timeouts must be positive.
+ *
+ * <p>Instances are immutable and thread-safe; {@link #toBuilder()} derives a changed copy.
+ */
+public final class RelayConfig {
+  /** Default {@code UPSTREAM_BASE_URL}: OpenRouter's OpenAI-compatible API. */
+  public static final String DEFAULT_UPSTREAM_BASE_URL = "https://openrouter.ai/api/v1";
+  /** Default {@code RELAY_HOST}: loopback only. */
+  public static final String DEFAULT_RELAY_HOST = "127.0.0.1";
+  /** Default {@code RELAY_PORT}. */
+  public static final int DEFAULT_RELAY_PORT = 5000;
+  /** Default {@code MAX_CONCURRENT_REQUESTS}. */
+  public static final int DEFAULT_MAX_CONCURRENT_REQUESTS = 10;
+  /** Default {@code MAX_WAIT_SECONDS}. */
+  public static final Duration DEFAULT_MAX_WAIT = Duration.ofSeconds(120);
+  /** Default {@code MAX_QUEUED_REQUESTS}. */
+  public static final int DEFAULT_MAX_QUEUED_REQUESTS = 1000;
+  /** Default {@code MAX_ATTEMPTS}: the first attempt plus two retries. */
+  public static final int DEFAULT_MAX_ATTEMPTS = 3;
+  /** Default {@code ATTEMPT_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_ATTEMPT_TIMEOUT = Duration.ofSeconds(45);
+  /** Default {@code RETRY_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_RETRY_TIMEOUT = Duration.ofSeconds(60);
+  /** Default {@code STREAM_IDLE_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_STREAM_IDLE_TIMEOUT = Duration.ofSeconds(60);
+  /** Default {@code CONNECT_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+  /** Default {@code BACKOFF_INITIAL_MS}. */
+  public static final Duration DEFAULT_BACKOFF_INITIAL = Duration.ofMillis(1000);
+  /** Default {@code BACKOFF_MAX_MS}. */
+  public static final Duration DEFAULT_BACKOFF_MAX = Duration.ofMillis(4000);
+  /** Default {@code RETRY_AFTER_MAX_SECONDS}. */
+  public static final Duration DEFAULT_RETRY_AFTER_MAX = Duration.ofSeconds(30);
+  /** Default {@code POOL_MAX_IDLE_CONNECTIONS}. */
+  public static final int DEFAULT_POOL_MAX_IDLE_CONNECTIONS = 10;
+  /** Default {@code POOL_KEEP_ALIVE_SECONDS}. */
+  public static final Duration DEFAULT_POOL_KEEP_ALIVE = Duration.ofSeconds(300);
+  /** Default {@code MAX_REQUEST_BYTES}: 32 MiB. */
+  public static final long DEFAULT_MAX_REQUEST_BYTES = 32L * 1024 * 1024;
+  /** Default {@code MAX_RESPONSE_BYTES}: 64 MiB. */
+  public static final long DEFAULT_MAX_RESPONSE_BYTES = 64L * 1024 * 1024;
+  /** Default {@code HEALTH_PATH}. */
+  public static final String DEFAULT_HEALTH_PATH = "/models";
+  /** Default {@code HEALTH_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_HEALTH_TIMEOUT = Duration.ofSeconds(5);
+  /** Default {@code HEALTH_INTERVAL_SECONDS}. */
+  public static final Duration DEFAULT_HEALTH_INTERVAL = Duration.ofSeconds(30);
+  /** Default {@code HEALTH_CACHE_MILLIS}. */
+  public static final Duration DEFAULT_HEALTH_CACHE = Duration.ofMillis(2000);
+  /** Default interval of the "still waiting for a permit" log line. */
+  public static final Duration DEFAULT_WAIT_LOG_INTERVAL = Duration.ofSeconds(5);
+
+  private final URI upstreamBaseUrl;
+  private final String upstreamApiKey;
+  private final String relayHost;
+  private final int relayPort;
+  private final List<String> relayApiKeys;
+  private final int maxConcurrentRequests;
+  private final Duration maxWait;
+  private final int maxQueuedRequests;
+  private final int maxAttempts;
+  private final Duration attemptTimeout;
+  private final Duration retryTimeout;
+  private final Duration streamIdleTimeout;
+  private final Duration connectTimeout;
+  private final Duration backoffInitial;
+  private final Duration backoffMax;
+  private final Duration retryAfterMax;
+  private final int poolMaxIdleConnections;
+  private final Duration poolKeepAlive;
+  private final long maxRequestBytes;
+  private final long maxResponseBytes;
+  private final String healthPath;
+  private final Duration healthTimeout;
+  private final Duration healthInterval;
+  private final Duration healthCache;
+  private final boolean debugMode;
+  private final Path debugModeFile;
+  private final Path logDir;
+  private final Duration waitLogInterval;
+
+  private RelayConfig(Builder b) {
+    this.upstreamBaseUrl = b.upstreamBaseUrl;
+    this.upstreamApiKey = b.upstreamApiKey;
+    this.relayHost = b.relayHost;
+    this.relayPort = b.relayPort;
+    this.relayApiKeys = List.copyOf(b.relayApiKeys);
+    this.maxConcurrentRequests = b.maxConcurrentRequests;
+    this.maxWait = b.maxWait;
+    this.maxQueuedRequests = b.maxQueuedRequests;
+    this.maxAttempts = b.maxAttempts;
+    this.attemptTimeout = b.attemptTimeout;
+    this.retryTimeout = b.retryTimeout;
+    this.streamIdleTimeout = b.streamIdleTimeout;
+    this.connectTimeout = b.connectTimeout;
+    this.backoffInitial = b.backoffInitial;
+    this.backoffMax = b.backoffMax;
+    this.retryAfterMax = b.retryAfterMax;
+    this.poolMaxIdleConnections = b.poolMaxIdleConnections;
+    this.poolKeepAlive = b.poolKeepAlive;
+    this.maxRequestBytes = b.maxRequestBytes;
+    this.maxResponseBytes = b.maxResponseBytes;
+    this.healthPath = b.healthPath;
+    this.healthTimeout = b.healthTimeout;
+    this.healthInterval = b.healthInterval;
+    this.healthCache = b.healthCache;
+    this.debugMode = b.debugMode;
+    this.debugModeFile = b.debugModeFile;
+    this.logDir = b.logDir;
+    this.waitLogInterval = b.waitLogInterval;
+  }
+
+  /** A builder holding every default. */
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /** A builder initialised with this configuration's values. */
+  public Builder toBuilder() {
+    return new Builder(this);
+  }
+
+  /**
+   * Reads the configuration from environment variables, with a {@code .env} file supplying the
+   * values the environment lacks. Every variable of DESIGN.md §6 is read and validated; the
+   * first invalid one fails with an {@link IllegalArgumentException} whose message names it.
+   *
+   * @param environment the process environment (usually {@code System.getenv()})
+   * @param dotenvFile a {@code .env} file; ignored when null or absent
+   * @throws IllegalArgumentException naming the variable when a value is invalid
+   */
+  public static RelayConfig fromEnvironment(Map<String, String> environment, Path dotenvFile) {
+    return ConfigParser.parse(environment, dotenvFile);
+  }
+
+  /** {@code UPSTREAM_BASE_URL}: where requests go; {@code /v1/x} is sent to {@code base + /x}. */
+  public URI upstreamBaseUrl() {
+    return upstreamBaseUrl;
+  }
+
+  /**
+   * {@code UPSTREAM_API_KEY} (or {@code OPENROUTER_API_KEY}): when present it replaces the
+   * client's {@code Authorization}. Never logged.
+   */
+  public Optional<String> upstreamApiKey() {
+    return Optional.ofNullable(upstreamApiKey);
+  }
+
+  /** {@code RELAY_HOST}: the address the launcher binds (default loopback). */
+  public String relayHost() {
+    return relayHost;
+  }
+
+  /** {@code RELAY_PORT}: the port the launcher binds (0 = any free port). */
+  public int relayPort() {
+    return relayPort;
+  }
+
+  /** {@code RELAY_API_KEYS}: keys clients must present as Bearer tokens; empty = no check. */
+  public List<String> relayApiKeys() {
+    return relayApiKeys;
+  }
+
+  /** {@code MAX_CONCURRENT_REQUESTS}: permits, i.e. client requests in flight upstream at once. */
+  public int maxConcurrentRequests() {
+    return maxConcurrentRequests;
+  }
+
+  /** {@code MAX_WAIT_SECONDS}: longest wait for a permit before 503; zero = do not wait. */
+  public Duration maxWait() {
+    return maxWait;
+  }
+
+  /** {@code MAX_QUEUED_REQUESTS}: waiters beyond this are answered 503 at once. */
+  public int maxQueuedRequests() {
+    return maxQueuedRequests;
+  }
+
+  /** {@code MAX_ATTEMPTS}: upstream attempts per request, the first included. */
+  public int maxAttempts() {
+    return maxAttempts;
+  }
+
+  /** {@code ATTEMPT_TIMEOUT_SECONDS}: the first attempt's bound from send to response headers. */
+  public Duration attemptTimeout() {
+    return attemptTimeout;
+  }
+
+  /** {@code RETRY_TIMEOUT_SECONDS}: later attempts' bound from send to response headers. */
+  public Duration retryTimeout() {
+    return retryTimeout;
+  }
+
+  /**
+   * {@code STREAM_IDLE_TIMEOUT_SECONDS}: longest silence inside a response body once headers
+   * arrived. It never bounds the total length of a healthy stream.
+   */
+  public Duration streamIdleTimeout() {
+    return streamIdleTimeout;
+  }
+
+  /** {@code CONNECT_TIMEOUT_SECONDS}: bounds TCP and TLS connect. */
+  public Duration connectTimeout() {
+    return connectTimeout;
+  }
+
+  /** {@code BACKOFF_INITIAL_MS}: the delay before the first retry (doubled each time). */
+  public Duration backoffInitial() {
+    return backoffInitial;
+  }
+
+  /** {@code BACKOFF_MAX_MS}: the cap of the exponential backoff, before upward jitter. */
+  public Duration backoffMax() {
+    return backoffMax;
+  }
+
+  /**
+   * {@code RETRY_AFTER_MAX_SECONDS}: the longest upstream {@code Retry-After} the proxy waits
+   * out; a longer one is returned to the client at once.
+   */
+  public Duration retryAfterMax() {
+    return retryAfterMax;
+  }
+
+  /** {@code POOL_MAX_IDLE_CONNECTIONS}: idle upstream connections kept. */
+  public int poolMaxIdleConnections() {
+    return poolMaxIdleConnections;
+  }
+
+  /** {@code POOL_KEEP_ALIVE_SECONDS}: how long an idle upstream connection is kept. */
+  public Duration poolKeepAlive() {
+    return poolKeepAlive;
+  }
+
+  /** {@code MAX_REQUEST_BYTES}: the largest client request body accepted. */
+  public long maxRequestBytes() {
+    return maxRequestBytes;
+  }
+
+  /** {@code MAX_RESPONSE_BYTES}: the largest non-streaming upstream body read. */
+  public long maxResponseBytes() {
+    return maxResponseBytes;
+  }
+
+  /** {@code HEALTH_PATH}: the probe path below the base URL. */
+  public String healthPath() {
+    return healthPath;
+  }
+
+  /** {@code HEALTH_TIMEOUT_SECONDS}: the whole probe's bound. */
+  public Duration healthTimeout() {
+    return healthTimeout;
+  }
+
+  /** {@code HEALTH_INTERVAL_SECONDS}: heartbeat period; zero = no heartbeat. */
+  public Duration healthInterval() {
+    return healthInterval;
+  }
+
+  /** {@code HEALTH_CACHE_MILLIS}: how long a probe result is reused; zero = never. */
+  public Duration healthCache() {
+    return healthCache;
+  }
+
+  /** {@code DEBUG_MODE}: per-attempt logging, always on when true. */
+  public boolean debugMode() {
+    return debugMode;
+  }
+
+  /**
+   * The file whose existence turns debug mode on without a restart ({@code DEBUG_MODE.txt} in the
+   * working directory by default); empty = no file check.
+   */
+  public Optional<Path> debugModeFile() {
+    return Optional.ofNullable(debugModeFile);
+  }
+
+  /** {@code LOG_DIR}: where JSON request logs go, if anywhere. */
+  public Optional<Path> logDir() {
+    return Optional.ofNullable(logDir);
+  }
+
+  /** How often the "still waiting for a permit" line is logged while requests are queued. */
+  public Duration waitLogInterval() {
+    return waitLogInterval;
+  }
+
+  /** A description with every setting; keys are masked. */
+  @Override
+  public String toString() {
+    return "RelayConfig{upstream="
+        + upstreamBaseUrl
+        + ", upstreamKey="
+        + mask(upstreamApiKey)
+        + ", listen="
+        + relayHost
+        + ":"
+        + relayPort
+        + ", relayKeys="
+        + relayApiKeys.size()
+        + ", maxConcurrent="
+        + maxConcurrentRequests
+        + ", maxWait="
+        + seconds(maxWait)
+        + ", maxQueued="
+        + maxQueuedRequests
+        + ", maxAttempts="
+        + maxAttempts
+        + ", attemptTimeout="
+        + seconds(attemptTimeout)
+        + ", retryTimeout="
+        + seconds(retryTimeout)
+        + ", streamIdleTimeout="
+        + seconds(streamIdleTimeout)
+        + ", connectTimeout="
+        + seconds(connectTimeout)
+        + ", backoff="
+        + backoffInitial.toMillis()
+        + ".."
+        + backoffMax.toMillis()
+        + "ms, retryAfterMax="
+        + seconds(retryAfterMax)
+        + ", pool="
+        + poolMaxIdleConnections
+        + "/"
+        + seconds(poolKeepAlive)
+        + ", maxRequestBytes="
+        + maxRequestBytes
+        + ", maxResponseBytes="
+        + maxResponseBytes
+        + ", health="
+        + healthPath
+        + " timeout "
+        + seconds(healthTimeout)
+        + " every "
+        + seconds(healthInterval)
+        + " cache "
+        + healthCache.toMillis()
+        + "ms, debug="
+        + debugMode
+        + ", logDir="
+        + logDir
+        + "}";
+  }
+
+  private static String seconds(Duration d) {
+    return (d.toMillis() % 1000 == 0 ? String.valueOf(d.toSeconds()) : String.valueOf(d.toMillis() / 1000.0)) + "s";
+  }
+
+  /** Masks a secret for display: never more than its last four characters. */
+  static String mask(String secret) {
+    if (secret == null) {
+      return "none";
+    }
+    if (secret.length() <= 8) {
+      return "****";
+    }
+    return "****" + secret.substring(secret.length() - 4);
+  }
+
+  /**
+   * Builds a {@link RelayConfig}. Every setter validates its argument at once and throws an
+   * {@link IllegalArgumentException} naming the environment variable it corresponds to. Not
+   * thread-safe; {@link #build()} copies, so the built config never changes.
+   */
+  public static final class Builder {
+    private URI upstreamBaseUrl = URI.create(DEFAULT_UPSTREAM_BASE_URL);
+    private String upstreamApiKey;
+    private String relayHost = DEFAULT_RELAY_HOST;
+    private int relayPort = DEFAULT_RELAY_PORT;
+    private List<String> relayApiKeys = List.of();
+    private int maxConcurrentRequests = DEFAULT_MAX_CONCURRENT_REQUESTS;
+    private Duration maxWait = DEFAULT_MAX_WAIT;
+    private int maxQueuedRequests = DEFAULT_MAX_QUEUED_REQUESTS;
+    private int maxAttempts = DEFAULT_MAX_ATTEMPTS;
+    private Duration attemptTimeout = DEFAULT_ATTEMPT_TIMEOUT;
+    private Duration retryTimeout = DEFAULT_RETRY_TIMEOUT;
+    private Duration streamIdleTimeout = DEFAULT_STREAM_IDLE_TIMEOUT;
+    private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
+    private Duration backoffInitial = DEFAULT_BACKOFF_INITIAL;
+    private Duration backoffMax = DEFAULT_BACKOFF_MAX;
+    private Duration retryAfterMax = DEFAULT_RETRY_AFTER_MAX;
+    private int poolMaxIdleConnections = DEFAULT_POOL_MAX_IDLE_CONNECTIONS;
+    private Duration poolKeepAlive = DEFAULT_POOL_KEEP_ALIVE;
+    private long maxRequestBytes = DEFAULT_MAX_REQUEST_BYTES;
+    private long maxResponseBytes = DEFAULT_MAX_RESPONSE_BYTES;
+    private String healthPath = DEFAULT_HEALTH_PATH;
+    private Duration healthTimeout = DEFAULT_HEALTH_TIMEOUT;
+    private Duration healthInterval = DEFAULT_HEALTH_INTERVAL;
+    private Duration healthCache = DEFAULT_HEALTH_CACHE;
+    private boolean debugMode;
+    private Path debugModeFile = Path.of("DEBUG_MODE.txt");
+    private Path logDir;
+    private Duration waitLogInterval = DEFAULT_WAIT_LOG_INTERVAL;
+
+    private Builder() {}
+
+    private Builder(RelayConfig c) {
+      upstreamBaseUrl = c.upstreamBaseUrl;
+      upstreamApiKey = c.upstreamApiKey;
+      relayHost = c.relayHost;
+      relayPort = c.relayPort;
+      relayApiKeys = c.relayApiKeys;
+      maxConcurrentRequests = c.maxConcurrentRequests;
+      maxWait = c.maxWait;
+      maxQueuedRequests = c.maxQueuedRequests;
+      maxAttempts = c.maxAttempts;
+      attemptTimeout = c.attemptTimeout;
+      retryTimeout = c.retryTimeout;
+      streamIdleTimeout = c.streamIdleTimeout;
+      connectTimeout = c.connectTimeout;
+      backoffInitial = c.backoffInitial;
+      backoffMax = c.backoffMax;
+      retryAfterMax = c.retryAfterMax;
+      poolMaxIdleConnections = c.poolMaxIdleConnections;
+      poolKeepAlive = c.poolKeepAlive;
+      maxRequestBytes = c.maxRequestBytes;
+      maxResponseBytes = c.maxResponseBytes;
+      healthPath = c.healthPath;
+      healthTimeout = c.healthTimeout;
+      healthInterval = c.healthInterval;
+      healthCache = c.healthCache;
+      debugMode = c.debugMode;
+      debugModeFile = c.debugModeFile;
+      logDir = c.logDir;
+      waitLogInterval = c.waitLogInterval;
+    }
+
+    /** {@code UPSTREAM_BASE_URL}: an absolute http(s) URL without query or fragment. */
+    public Builder upstreamBaseUrl(String url) {
+      URI uri;
+      try {
+        uri = URI.create(Objects.requireNonNull(url, "UPSTREAM_BASE_URL").trim());
+      } catch (IllegalArgumentException e) {
+        throw invalid("UPSTREAM_BASE_URL", url, "not a URL");
+      }
+      String scheme = uri.getScheme();
+      if (scheme == null
+          || !(scheme.equalsIgnoreCase("http") || scheme.equalsIgnoreCase("https"))
+          || uri.getHost() == null
+          || uri.getRawQuery() != null
+          || uri.getRawFragment() != null) {
+        throw invalid("UPSTREAM_BASE_URL", url, "must be an absolute http(s) URL without query");
+      }
+      String s = uri.toString();
+      this.upstreamBaseUrl = URI.create(s.endsWith("/") ? s.substring(0, s.length() - 1) : s);
+      return this;
+    }
+
+    /** {@code UPSTREAM_API_KEY}; null or blank means none (the client's Authorization passes). */
+    public Builder upstreamApiKey(String key) {
+      this.upstreamApiKey = key == null || key.isBlank() ? null : key.trim();
+      return this;
+    }
+
+    /** {@code RELAY_HOST}. */
+    public Builder relayHost(String host) {
+      if (host == null || host.isBlank()) {
+        throw invalid("RELAY_HOST", host, "must not be empty");
+      }
+      this.relayHost = host.trim();
+      return this;
+    }
+
+    /** {@code RELAY_PORT}: 0..65535 (0 = any free port). */
+    public Builder relayPort(int port) {
+      if (port < 0 || port > 65535) {
+        throw invalid("RELAY_PORT", port, "must be 0..65535");
+      }
+      this.relayPort = port;
+      return this;
+    }
+
+    /** {@code RELAY_API_KEYS}: the keys clients must present; blanks are dropped. */
+    public Builder relayApiKeys(List<String> keys) {
+      this.relayApiKeys =
+          keys.stream().map(String::trim).filter(k -> !k.isEmpty()).distinct().toList();
+      return this;
+    }
+
+    /** {@code MAX_CONCURRENT_REQUESTS}: at least 1. */
+    public Builder maxConcurrentRequests(int n) {
+      this.maxConcurrentRequests = atLeast("MAX_CONCURRENT_REQUESTS", n, 1);
+      return this;
+    }
+
+    /** {@code MAX_WAIT_SECONDS}: zero or more; zero = answer 503 at once when no permit is free. */
+    public Builder maxWait(Duration d) {
+      this.maxWait = nonNegative("MAX_WAIT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code MAX_QUEUED_REQUESTS}: zero or more. */
+    public Builder maxQueuedRequests(int n) {
+      this.maxQueuedRequests = atLeast("MAX_QUEUED_REQUESTS", n, 0);
+      return this;
+    }
+
+    /** {@code MAX_ATTEMPTS}: at least 1 (1 = never retry). */
+    public Builder maxAttempts(int n) {
+      this.maxAttempts = atLeast("MAX_ATTEMPTS", n, 1);
+      return this;
+    }
+
+    /** {@code ATTEMPT_TIMEOUT_SECONDS}: positive. */
+    public Builder attemptTimeout(Duration d) {
+      this.attemptTimeout = positive("ATTEMPT_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code RETRY_TIMEOUT_SECONDS}: positive. */
+    public Builder retryTimeout(Duration d) {
+      this.retryTimeout = positive("RETRY_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code STREAM_IDLE_TIMEOUT_SECONDS}: positive. */
+    public Builder streamIdleTimeout(Duration d) {
+      this.streamIdleTimeout = positive("STREAM_IDLE_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code CONNECT_TIMEOUT_SECONDS}: positive. */
+    public Builder connectTimeout(Duration d) {
+      this.connectTimeout = positive("CONNECT_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code BACKOFF_INITIAL_MS}: zero or more. */
+    public Builder backoffInitial(Duration d) {
+      this.backoffInitial = nonNegative("BACKOFF_INITIAL_MS", d);
+      return this;
+    }
+
+    /** {@code BACKOFF_MAX_MS}: zero or more, and not below the initial backoff (checked at build). */
+    public Builder backoffMax(Duration d) {
+      this.backoffMax = nonNegative("BACKOFF_MAX_MS", d);
+      return this;
+    }
+
+    /** {@code RETRY_AFTER_MAX_SECONDS}: zero or more (zero = never wait out a Retry-After). */
+    public Builder retryAfterMax(Duration d) {
+      this.retryAfterMax = nonNegative("RETRY_AFTER_MAX_SECONDS", d);
+      return this;
+    }
+
+    /** {@code POOL_MAX_IDLE_CONNECTIONS}: zero or more. */
+    public Builder poolMaxIdleConnections(int n) {
+      this.poolMaxIdleConnections = atLeast("POOL_MAX_IDLE_CONNECTIONS", n, 0);
+      return this;
+    }
+
+    /** {@code POOL_KEEP_ALIVE_SECONDS}: positive. */
+    public Builder poolKeepAlive(Duration d) {
+      this.poolKeepAlive = positive("POOL_KEEP_ALIVE_SECONDS", d);
+      return this;
+    }
+
+    /** {@code MAX_REQUEST_BYTES}: at least 1, at most {@link Integer#MAX_VALUE} - 8. */
+    public Builder maxRequestBytes(long n) {
+      this.maxRequestBytes = bytes("MAX_REQUEST_BYTES", n);
+      return this;
+    }
+
+    /** {@code MAX_RESPONSE_BYTES}: at least 1, at most {@link Integer#MAX_VALUE} - 8. */
+    public Builder maxResponseBytes(long n) {
+      this.maxResponseBytes = bytes("MAX_RESPONSE_BYTES", n);
+      return this;
+    }
+
+    /** {@code HEALTH_PATH}: a path starting with {@code /}, without query or "..". */
+    public Builder healthPath(String path) {
+      if (path == null
+          || !path.startsWith("/")
+          || path.contains("..")
+          || path.contains("?")
+          || path.contains("#")
+          || path.contains("//")) {
+        throw invalid("HEALTH_PATH", path, "must be a plain path starting with /");
+      }
+      this.healthPath = path;
+      return this;
+    }
+
+    /** {@code HEALTH_TIMEOUT_SECONDS}: positive. */
+    public Builder healthTimeout(Duration d) {
+      this.healthTimeout = positive("HEALTH_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code HEALTH_INTERVAL_SECONDS}: zero (off) or more. */
+    public Builder healthInterval(Duration d) {
+      this.healthInterval = nonNegative("HEALTH_INTERVAL_SECONDS", d);
+      return this;
+    }
+
+    /** {@code HEALTH_CACHE_MILLIS}: zero (no reuse) or more. */
+    public Builder healthCache(Duration d) {
+      this.healthCache = nonNegative("HEALTH_CACHE_MILLIS", d);
+      return this;
+    }
+
+    /** {@code DEBUG_MODE}. */
+    public Builder debugMode(boolean on) {
+      this.debugMode = on;
+      return this;
+    }
+
+    /** The file that turns debug mode on while it exists; null = no file check. */
+    public Builder debugModeFile(Path file) {
+      this.debugModeFile = file;
+      return this;
+    }
+
+    /** {@code LOG_DIR}; null = no JSON request log. */
+    public Builder logDir(Path dir) {
+      this.logDir = dir;
+      return this;
+    }
+
+    /** How often the "still waiting for a permit" line is logged; positive. */
+    public Builder waitLogInterval(Duration d) {
+      this.waitLogInterval = positive("wait log interval", d);
+      return this;
+    }
+
+    /**
+     * Checks the settings against each other and builds the immutable configuration.
+     *
+     * @throws IllegalArgumentException naming the variable when two settings contradict
+     */
+    public RelayConfig build() {
+      if (backoffMax.compareTo(backoffInitial) < 0) {
+        throw invalid(
+            "BACKOFF_MAX_MS", backoffMax.toMillis(), "must not be below BACKOFF_INITIAL_MS (" + backoffInitial.toMillis() + ")");
+      }
+      return new RelayConfig(this);
+    }
+
+    private static int atLeast(String name, int n, int min) {
+      if (n < min) {
+        throw invalid(name, n, "must be at least " + min);
+      }
+      return n;
+    }
+
+    private static long bytes(String name, long n) {
+      if (n < 1 || n > Integer.MAX_VALUE - 8) {
+        throw invalid(name, n, "must be 1.." + (Integer.MAX_VALUE - 8));
+      }
+      return n;
+    }
+
+    private static Duration positive(String name, Duration d) {
+      if (d == null || d.isNegative() || d.isZero()) {
+        throw invalid(name, d, "must be positive");
+      }
+      return d;
+    }
+
+    private static Duration nonNegative(String name, Duration d) {
+      if (d == null || d.isNegative()) {
+        throw invalid(name, d, "must be zero or more");
+      }
+      return d;
+    }
+
+    private static IllegalArgumentException invalid(String name, Object value, String why) {
+      return new IllegalArgumentException("Invalid " + name + "=" + value + ": " + why);
+    }
+  }
+}

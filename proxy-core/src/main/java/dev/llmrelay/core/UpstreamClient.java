@@ -1,0 +1,76 @@
+package dev.llmrelay.core;
+
+import dev.llmrelay.core.internal.RealUpstreamClient;
+import java.util.Objects;
+import java.util.concurrent.ExecutorService;
+
+/**
+ * The resilient client in front of one OpenAI-compatible upstream: one shared connection pool,
+ * the concurrency gate, retries with backoff, per-attempt and idle timeouts, and the streaming
+ * commit point (DESIGN.md §2).
+ *
+ * <p>Create one per process and share it; it is thread-safe. {@link #close()} stops the heartbeat,
+ * cancels running exchanges and releases the connection pool.
+ */
+public interface UpstreamClient extends AutoCloseable {
+
+  /** A client with the given configuration and default executor (virtual threads on Java 21+). */
+  static UpstreamClient create(RelayConfig config) {
+    return builder(config).build();
+  }
+
+  /** A builder for a client with injected collaborators. */
+  static Builder builder(RelayConfig config) {
+    return new Builder(config);
+  }
+
+  /**
+   * Starts an exchange: waits (without holding a thread) for a permit, then runs the attempts on
+   * the client's executor and delivers the response to {@code sink}. Returns at once.
+   *
+   * @param clientRequest the validated client request; its body was read completely
+   * @param sink where the response goes
+   * @return a handle to cancel the exchange or observe its end
+   */
+  UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink);
+
+  /** The upstream health probe sharing this client's connection pool. */
+  UpstreamHealthProbe healthProbe();
+
+  /** A consistent-enough snapshot of the counters and gauges. */
+  RelayStats stats();
+
+  /** This client's configuration. */
+  RelayConfig config();
+
+  /** Stops the heartbeat, cancels running exchanges and closes idle upstream connections. */
+  @Override
+  void close();
+
+  /**
+   * Builds an {@link UpstreamClient}. Not thread-safe.
+   */
+  final class Builder {
+    private final RelayConfig config;
+    private ExecutorService executor;
+
+    private Builder(RelayConfig config) {
+      this.config = Objects.requireNonNull(config, "config");
+    }
+
+    /**
+     * The executor exchanges run on (one task per exchange, holding a permit). Default: a virtual
+     * thread per task on Java 21+, a cached pool of daemon platform threads on Java 17. An
+     * injected executor is not shut down by {@link UpstreamClient#close()}.
+     */
+    public Builder executor(ExecutorService executor) {
+      this.executor = Objects.requireNonNull(executor, "executor");
+      return this;
+    }
+
+    /** Creates and starts the client (including the heartbeat, when configured). */
+    public UpstreamClient build() {
+      return new RealUpstreamClient(config, executor);
+    }
+  }
+}

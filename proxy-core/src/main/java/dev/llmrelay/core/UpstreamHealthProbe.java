@@ -1,0 +1,18 @@
+package dev.llmrelay.core;
+
+import java.util.Optional;
+import java.util.concurrent.CompletionStage;
+
+/**
+ * Measures the upstream without spending tokens ({@code GET {base}/models} by default; with
+ * OpenRouter and a key, {@code GET {base}/key}, which also validates the key). Concurrent callers
+ * share one probe (single flight) and a result is reused for {@code HEALTH_CACHE_MILLIS}. The
+ * probe never takes a chat permit. Thread-safe.
+ */
+public interface UpstreamHealthProbe {
+  /** The latest report, probing the upstream unless a fresh one is cached or a probe is running. */
+  CompletionStage<HealthReport> check();
+
+  /** The last report finished, if any, without probing. */
+  Optional<HealthReport> lastReport();
+}

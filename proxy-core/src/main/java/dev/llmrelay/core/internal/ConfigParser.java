@@ -1,0 +1,182 @@
+package dev.llmrelay.core.internal;
+
+import dev.llmrelay.core.RelayConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.math.BigDecimal;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * Reads {@link RelayConfig} from environment variables plus a {@code .env} file. The environment
+ * wins over the file, so a deployment can override what a checked-in file says. Every value is
+ * validated and a failure names its variable, because the user who mistyped it must find it.
+ */
+public final class ConfigParser {
+  private ConfigParser() {}
+
+  /** Parses the configuration; see {@link RelayConfig#fromEnvironment(Map, Path)}. */
+  public static RelayConfig parse(Map<String, String> environment, Path dotenvFile) {
+    Map<String, String> vars = new HashMap<>();
+    if (dotenvFile != null && Files.isRegularFile(dotenvFile)) {
+      vars.putAll(readDotenv(dotenvFile));
+    }
+    environment.forEach((k, v) -> {
+      if (v != null) {
+        vars.put(k, v);
+      }
+    });
+    RelayConfig.Builder b = RelayConfig.builder();
+    string(vars, "UPSTREAM_BASE_URL", b::upstreamBaseUrl);
+    String key = blankToNull(vars.get("UPSTREAM_API_KEY"));
+    b.upstreamApiKey(key != null ? key : blankToNull(vars.get("OPENROUTER_API_KEY")));
+    string(vars, "RELAY_HOST", b::relayHost);
+    integer(vars, "RELAY_PORT", b::relayPort);
+    string(vars, "RELAY_API_KEYS", v -> b.relayApiKeys(Arrays.asList(v.split(","))));
+    integer(vars, "MAX_CONCURRENT_REQUESTS", b::maxConcurrentRequests);
+    seconds(vars, "MAX_WAIT_SECONDS", b::maxWait);
+    integer(vars, "MAX_QUEUED_REQUESTS", b::maxQueuedRequests);
+    integer(vars, "MAX_ATTEMPTS", b::maxAttempts);
+    seconds(vars, "ATTEMPT_TIMEOUT_SECONDS", b::attemptTimeout);
+    seconds(vars, "RETRY_TIMEOUT_SECONDS", b::retryTimeout);
+    seconds(vars, "STREAM_IDLE_TIMEOUT_SECONDS", b::streamIdleTimeout);
+    seconds(vars, "CONNECT_TIMEOUT_SECONDS", b::connectTimeout);
+    millis(vars, "BACKOFF_INITIAL_MS", b::backoffInitial);
+    millis(vars, "BACKOFF_MAX_MS", b::backoffMax);
+    seconds(vars, "RETRY_AFTER_MAX_SECONDS", b::retryAfterMax);
+    integer(vars, "POOL_MAX_IDLE_CONNECTIONS", b::poolMaxIdleConnections);
+    seconds(vars, "POOL_KEEP_ALIVE_SECONDS", b::poolKeepAlive);
+    longValue(vars, "MAX_REQUEST_BYTES", b::maxRequestBytes);
+    longValue(vars, "MAX_RESPONSE_BYTES", b::maxResponseBytes);
+    string(vars, "HEALTH_PATH", b::healthPath);
+    seconds(vars, "HEALTH_TIMEOUT_SECONDS", b::healthTimeout);
+    seconds(vars, "HEALTH_INTERVAL_SECONDS", b::healthInterval);
+    millis(vars, "HEALTH_CACHE_MILLIS", b::healthCache);
+    string(vars, "DEBUG_MODE", v -> b.debugMode(bool("DEBUG_MODE", v)));
+    string(vars, "LOG_DIR", v -> b.logDir(Path.of(v)));
+    return b.build();
+  }
+
+  /**
+   * Reads a {@code .env} file: {@code KEY=VALUE} lines, {@code #} comments, an optional {@code
+   * export} prefix, and values optionally in single or double quotes. A malformed line fails
+   * with its line number (never its value, which may be a key).
+   */
+  static Map<String, String> readDotenv(Path file) {
+    Map<String, String> out = new HashMap<>();
+    String[] lines;
+    try {
+      lines = Files.readString(file, StandardCharsets.UTF_8).split("\r?\n", -1);
+    } catch (IOException e) {
+      throw new UncheckedIOException("Cannot read " + file, e);
+    }
+    for (int i = 0; i < lines.length; i++) {
+      String line = lines[i].strip();
+      if (line.isEmpty() || line.startsWith("#")) {
+        continue;
+      }
+      if (line.startsWith("export ")) {
+        line = line.substring("export ".length()).strip();
+      }
+      int eq = line.indexOf('=');
+      if (eq <= 0) {
+        throw new IllegalArgumentException(file + " line " + (i + 1) + ": expected KEY=VALUE");
+      }
+      String name = line.substring(0, eq).strip();
+      if (!name.matches("[A-Za-z_][A-Za-z0-9_]*")) {
+        throw new IllegalArgumentException(file + " line " + (i + 1) + ": invalid name " + name);
+      }
+      String value = line.substring(eq + 1).strip();
+      if (value.length() >= 2
+          && (value.charAt(0) == '"' || value.charAt(0) == '\'')
+          && value.charAt(value.length() - 1) == value.charAt(0)) {
+        value = value.substring(1, value.length() - 1);
+      } else {
+        int comment = value.indexOf(" #");
+        if (comment >= 0) {
+          value = value.substring(0, comment).strip();
+        }
+      }
+      out.put(name, value);
+    }
+    return out;
+  }
+
+  private static String blankToNull(String s) {
+    return s == null || s.isBlank() ? null : s.trim();
+  }
+
+  private static void string(Map<String, String> vars, String name, Consumer<String> set) {
+    String v = blankToNull(vars.get(name));
+    if (v != null) {
+      set.accept(v);
+    }
+  }
+
+  private static void integer(Map<String, String> vars, String name, Consumer<Integer> set) {
+    string(vars, name, v -> {
+      try {
+        set.accept(Integer.parseInt(v));
+      } catch (NumberFormatException e) {
+        throw invalid(name, v, "not a whole number");
+      }
+    });
+  }
+
+  private static void longValue(Map<String, String> vars, String name, Consumer<Long> set) {
+    string(vars, name, v -> {
+      try {
+        set.accept(Long.parseLong(v));
+      } catch (NumberFormatException e) {
+        throw invalid(name, v, "not a whole number");
+      }
+    });
+  }
+
+  /** Seconds, decimals allowed ({@code 0.5}); resolved to the millisecond. */
+  private static void seconds(Map<String, String> vars, String name, Consumer<Duration> set) {
+    string(vars, name, v -> set.accept(Duration.ofMillis(decimal(name, v, 1000))));
+  }
+
+  private static void millis(Map<String, String> vars, String name, Consumer<Duration> set) {
+    string(vars, name, v -> set.accept(Duration.ofMillis(decimal(name, v, 1))));
+  }
+
+  private static long decimal(String name, String v, long scale) {
+    try {
+      BigDecimal d = new BigDecimal(v).multiply(BigDecimal.valueOf(scale));
+      if (d.signum() < 0) {
+        throw invalid(name, v, "must be zero or more");
+      }
+      if (d.compareTo(BigDecimal.valueOf(Long.MAX_VALUE / 1_000_000)) > 0) {
+        throw invalid(name, v, "too large");
+      }
+      return d.setScale(0, java.math.RoundingMode.HALF_UP).longValueExact();
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw invalid(name, v, "not a number");
+    }
+  }
+
+  private static boolean bool(String name, String v) {
+    switch (v.toLowerCase(Locale.ROOT)) {
+      case "true", "1", "yes", "on" -> {
+        return true;
+      }
+      case "false", "0", "no", "off" -> {
+        return false;
+      }
+      default -> throw invalid(name, v, "expected true or false");
+    }
+  }
+
+  private static IllegalArgumentException invalid(String name, String value, String why) {
+    return new IllegalArgumentException("Invalid " + name + "=" + value + ": " + why);
+  }
+}

@@ -1,0 +1,773 @@
+package dev.llmrelay.core.internal;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.failsafe.Failsafe;
+import dev.failsafe.FailsafeException;
+import dev.failsafe.RetryPolicy;
+import dev.failsafe.TimeoutExceededException;
+import dev.failsafe.function.ContextualSupplier;
+import dev.llmrelay.core.ClientRequest;
+import dev.llmrelay.core.Endpoint;
+import dev.llmrelay.core.ExchangeResult;
+import dev.llmrelay.core.InternalRelayException;
+import dev.llmrelay.core.Outcome;
+import dev.llmrelay.core.RelayClosedException;
+import dev.llmrelay.core.RelayConfig;
+import dev.llmrelay.core.RelayException;
+import dev.llmrelay.core.ResponseSink;
+import dev.llmrelay.core.UpstreamBadResponseException;
+import dev.llmrelay.core.UpstreamErrorException;
+import dev.llmrelay.core.UpstreamExchange;
+import dev.llmrelay.core.UpstreamTimeoutException;
+import dev.llmrelay.core.UpstreamUnreachableException;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.NoRouteToHostException;
+import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import javax.net.ssl.SSLException;
+import okhttp3.Call;
+import okhttp3.Headers;
+import okhttp3.MediaType;
+import okhttp3.Request;
+import okhttp3.RequestBody;
+import okhttp3.Response;
+import okio.Buffer;
+import okio.BufferedSource;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One client request on its way through the relay: permit, attempts, delivery, release.
+ *
+ * <p>The legs are named as in Jetty's proxy: the {@code clientRequest} arrives, each attempt sends
+ * an {@code upstreamRequest} and gets an {@code upstreamResponse}, and the {@code sink} receives
+ * the client response. Everything that can end the exchange (success, failure, client gone,
+ * cancel) funnels into {@link #finish}, which releases the permit exactly once.
+ *
+ * <p>Thread-safety: {@link #cancel()} may be called from any thread; everything else runs first on
+ * the thread that grants the permit, then on one executor thread.
+ */
+final class RealExchange implements UpstreamExchange {
+  static final Logger attemptLog = LoggerFactory.getLogger("dev.llmrelay.attempts");
+  static final Logger requestLog = LoggerFactory.getLogger("dev.llmrelay.requests");
+  private static final Logger log = LoggerFactory.getLogger(RealExchange.class);
+  private static final MediaType JSON = MediaType.get("application/json");
+  private static final int READ_SIZE = 8192;
+  /** Client headers the relay sets itself or must not forward. */
+  private static final Set<String> NOT_FORWARDED_UP = Set.of("accept-encoding", "x-request-id");
+  /** Upstream headers the relay replaces. */
+  private static final Set<String> NOT_FORWARDED_DOWN =
+      Set.of("x-should-retry", "x-relay-attempts", "x-request-id", "content-encoding");
+
+  private final RealUpstreamClient client;
+  private final RelayConfig config;
+  private final ClientRequest clientRequest;
+  private final ResponseSink sink;
+  private final long startNanos = System.nanoTime();
+  private final CompletableFuture<ExchangeResult> completion = new CompletableFuture<>();
+  private final AtomicBoolean finished = new AtomicBoolean();
+
+  private volatile boolean cancelled;
+  private volatile CompletableFuture<ConcurrencyGate.Permit> permitFuture;
+  private volatile ConcurrencyGate.Permit permit;
+  private volatile dev.failsafe.Call<AttemptResult> failsafeCall;
+  private volatile Call upstreamCall;
+
+  // Written by the exchange thread, read in finish() on the same thread (or before it started).
+  private volatile int attempts;
+  private long queueWaitNanos;
+  private long headersNanos = -1;
+  private long bytesOut;
+  private boolean streamed;
+  private Outcome outcome;
+  private int status;
+  private String lastFailureReason = "";
+
+  RealExchange(RealUpstreamClient client, ClientRequest clientRequest, ResponseSink sink) {
+    this.client = client;
+    this.config = client.config();
+    this.clientRequest = clientRequest;
+    this.sink = sink;
+  }
+
+  void start() {
+    CompletableFuture<ConcurrencyGate.Permit> f = client.gate().acquire(clientRequest.requestId());
+    permitFuture = f;
+    f.whenComplete(this::onPermit);
+  }
+
+  @Override
+  public void cancel() {
+    if (finished.get()) {
+      return;
+    }
+    cancelled = true;
+    CompletableFuture<ConcurrencyGate.Permit> pf = permitFuture;
+    if (pf != null) {
+      pf.cancel(false);
+    }
+    dev.failsafe.Call<AttemptResult> fc = failsafeCall;
+    if (fc != null) {
+      fc.cancel(true);
+    }
+    Call c = upstreamCall;
+    if (c != null) {
+      c.cancel();
+    }
+  }
+
+  @Override
+  public CompletionStage<ExchangeResult> completion() {
+    return completion;
+  }
+
+  String requestId() {
+    return clientRequest.requestId();
+  }
+
+  private void onPermit(ConcurrencyGate.Permit granted, Throwable error) {
+    queueWaitNanos = System.nanoTime() - startNanos;
+    if (error != null) {
+      Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+      if (cancelled || cause instanceof CancellationException) {
+        finish(Outcome.CLIENT_CANCELLED, 0);
+      } else if (cause instanceof RelayException rex) {
+        failBeforeCommit(rex, Outcome.REJECTED);
+        finish(Outcome.REJECTED, rex.status());
+      } else {
+        failBeforeCommit(new InternalRelayException(0, cause), Outcome.BAD_RESPONSE);
+        finish(Outcome.BAD_RESPONSE, 500);
+      }
+      return;
+    }
+    permit = granted;
+    if (cancelled) {
+      finish(Outcome.CLIENT_CANCELLED, 0);
+      return;
+    }
+    try {
+      client.executor().execute(this::run);
+    } catch (RejectedExecutionException e) {
+      RelayClosedException closed = new RelayClosedException();
+      failBeforeCommit(closed, Outcome.REJECTED);
+      finish(Outcome.REJECTED, closed.status());
+    }
+  }
+
+  private void run() {
+    AttemptResult result = null;
+    try {
+      if (cancelled) {
+        throw new CancellationException();
+      }
+      Request upstreamRequest = buildUpstreamRequest();
+      dev.failsafe.Call<AttemptResult> fc =
+          Failsafe.with(retryPolicy())
+              .with(client.scheduler())
+              .newCall((ContextualSupplier<AttemptResult, AttemptResult>) ctx -> attempt(ctx, upstreamRequest));
+      failsafeCall = fc;
+      if (cancelled) {
+        throw new CancellationException();
+      }
+      result = fc.execute();
+      if (attempts > 1 || debug()) {
+        debugLine("success on attempt {}/{} (HTTP {})", attempts, config.maxAttempts(), result.status);
+      }
+      deliver(result);
+    } catch (Throwable t) {
+      if (result != null) {
+        result.abandon();
+      }
+      onFailure(t);
+    } finally {
+      if (result != null) {
+        result.abandon();
+      }
+      Thread.interrupted(); // a cancel may have interrupted a backoff; never leak it to the pool
+      finish(outcome == null ? Outcome.CLIENT_CANCELLED : outcome, status);
+    }
+  }
+
+  private RetryPolicy<AttemptResult> retryPolicy() {
+    return RetryPolicy.<AttemptResult>builder()
+        .withMaxAttempts(config.maxAttempts())
+        .handleIf(e -> e instanceof AttemptFailure)
+        .handleResultIf(r -> r.retry)
+        .withDelayFn(ctx -> {
+          AttemptResult last = ctx.getLastResult();
+          return client.backoff().delay(ctx.getAttemptCount(), last == null ? null : last.retryAfter);
+        })
+        .onRetryScheduled(e -> {
+          client.recorder().retry();
+          debugLine(
+              "retrying in {}s after {}",
+              String.format(Locale.ROOT, "%.1f", e.getDelay().toMillis() / 1000.0),
+              lastFailureReason);
+        })
+        .build();
+  }
+
+  private Request buildUpstreamRequest() {
+    Map<String, List<String>> forwarded = HopByHopHeaders.endToEnd(clientRequest.headers(), NOT_FORWARDED_UP);
+    Headers.Builder headers = new Headers.Builder();
+    boolean upstreamKey = config.upstreamApiKey().isPresent();
+    forwarded.forEach((name, values) -> {
+      if (upstreamKey && name.equalsIgnoreCase("authorization")) {
+        return;
+      }
+      for (String v : values) {
+        headers.addUnsafeNonAscii(name, v);
+      }
+    });
+    config.upstreamApiKey().ifPresent(key -> headers.set("Authorization", "Bearer " + key));
+    headers.set("X-Request-Id", clientRequest.requestId());
+    Request.Builder upstreamRequest =
+        new Request.Builder().url(client.urlFor(clientRequest.endpoint())).headers(headers.build());
+    if (clientRequest.endpoint().hasBody()) {
+      List<String> ct = clientRequest.headers().get("Content-Type");
+      MediaType type = ct == null || ct.isEmpty() ? JSON : MediaType.parse(ct.get(0));
+      upstreamRequest.post(RequestBody.create(clientRequest.body(), type == null ? JSON : type));
+    } else {
+      upstreamRequest.get();
+    }
+    return upstreamRequest.build();
+  }
+
+  /** One attempt, inside the retry policy. Returns a complete response or a committed-ready stream. */
+  private AttemptResult attempt(dev.failsafe.ExecutionContext<AttemptResult> ctx, Request upstreamRequest) {
+    if (cancelled) {
+      throw new CancellationException();
+    }
+    int n = ctx.getAttemptCount() + 1;
+    attempts = n;
+    boolean first = n == 1;
+    Duration timeout = first ? config.attemptTimeout() : config.retryTimeout();
+    debugLine("attempt {}/{} to upstream [timeout {}]", n, config.maxAttempts(), seconds(timeout));
+    Call call = client.okHttp().newCall(upstreamRequest);
+    upstreamCall = call;
+    ctx.onCancel(call::cancel);
+    if (cancelled) {
+      call.cancel();
+      throw new CancellationException();
+    }
+    Response upstreamResponse;
+    try {
+      upstreamResponse =
+          client.headerTimeout(first).get(tctx -> {
+            tctx.onCancel(call::cancel);
+            return call.execute();
+          });
+    } catch (TimeoutExceededException e) {
+      client.recorder().attemptTimeout();
+      throw attemptFailed(
+          n, new AttemptFailure(AttemptFailure.Kind.TIMEOUT, "no response headers within " + seconds(timeout), null));
+    } catch (FailsafeException e) {
+      Throwable cause = e.getCause() != null ? e.getCause() : e;
+      throw attemptFailed(n, classify(cause, null));
+    }
+    headersNanos = System.nanoTime() - startNanos;
+    return readAttempt(n, call, upstreamResponse);
+  }
+
+  private AttemptResult readAttempt(int n, Call call, Response upstreamResponse) {
+    int code = upstreamResponse.code();
+    Headers headers = upstreamResponse.headers();
+    String contentType = headers.get("Content-Type");
+    boolean sse =
+        code >= 200 && code < 300 && contentType != null
+            && contentType.toLowerCase(Locale.ROOT).startsWith("text/event-stream");
+    IdleWatchdog watchdog = new IdleWatchdog(call, config.streamIdleTimeout().toNanos(), client.scheduler());
+    boolean keepOpen = false;
+    boolean clean = false;
+    try {
+      BufferedSource source = upstreamResponse.body().source();
+      if (sse) {
+        SseEventScanner scanner = new SseEventScanner(READ_SIZE * 2);
+        while (!scanner.hasDataEvent()) {
+          int r = source.read(scanner.writableBuffer(READ_SIZE), scanner.writeOffset(), READ_SIZE);
+          if (r == -1) {
+            throw new AttemptFailure(
+                AttemptFailure.Kind.BROKEN, "the stream ended before its first data event", null);
+          }
+          watchdog.touch();
+          scanner.appended(r);
+          if (scanner.size() > config.maxResponseBytes()) {
+            throw new UpstreamBadResponseException(
+                "The upstream stream sent more than MAX_RESPONSE_BYTES before its first event.", n);
+          }
+        }
+        keepOpen = true;
+        return AttemptResult.stream(code, headers, upstreamResponse, call, scanner, watchdog);
+      }
+      Buffer body = new Buffer();
+      long max = config.maxResponseBytes();
+      while (source.read(body, READ_SIZE) != -1) {
+        watchdog.touch();
+        if (body.size() > max) {
+          throw new UpstreamBadResponseException(
+              "The upstream response is larger than MAX_RESPONSE_BYTES (" + max + " bytes).", n);
+        }
+      }
+      clean = true;
+      boolean retryableStatus = code == 408 || code == 429 || code >= 500;
+      Duration retryAfter =
+          code == 429 || code == 503 ? RetryAfter.parse(headers, client.clock()).orElse(null) : null;
+      boolean waitable = retryAfter == null || retryAfter.compareTo(config.retryAfterMax()) <= 0;
+      if (retryableStatus) {
+        lastFailureReason = "HTTP " + code;
+        if (n < config.maxAttempts() || debug()) {
+          debugLine(
+              "HTTP {} on attempt {}/{}{}",
+              code,
+              n,
+              config.maxAttempts(),
+              waitable ? "" : " with Retry-After " + seconds(retryAfter) + " above RETRY_AFTER_MAX_SECONDS: returned");
+        }
+      }
+      return AttemptResult.complete(code, headers, body.readByteArray(), retryAfter, retryableStatus, retryableStatus && waitable);
+    } catch (IOException e) {
+      if (watchdog.fired()) {
+        client.recorder().attemptTimeout();
+        throw attemptFailed(
+            n,
+            new AttemptFailure(
+                AttemptFailure.Kind.IDLE_TIMEOUT,
+                "the response body was silent for " + seconds(config.streamIdleTimeout()),
+                e));
+      }
+      throw attemptFailed(n, classify(e, "the response body broke: "));
+    } finally {
+      if (!keepOpen) {
+        watchdog.close();
+        if (!clean) {
+          call.cancel();
+        }
+        upstreamResponse.close();
+      }
+    }
+  }
+
+  /** Maps an I/O failure of an attempt to an {@link AttemptFailure}, or to cancellation. */
+  private RuntimeException classify(Throwable e, String prefix) {
+    if (cancelled) {
+      return new CancellationException("cancelled");
+    }
+    if (e instanceof AttemptFailure af) {
+      return af;
+    }
+    if (e instanceof RuntimeException re && !(e instanceof FailsafeException)) {
+      return re;
+    }
+    String p = prefix == null ? "" : prefix;
+    if (e instanceof SocketTimeoutException || (e instanceof InterruptedIOException && "timeout".equals(e.getMessage()))) {
+      client.recorder().attemptTimeout();
+      return new AttemptFailure(AttemptFailure.Kind.TIMEOUT, p + e, e);
+    }
+    client.recorder().attemptConnectError();
+    if (e instanceof ConnectException || e instanceof UnknownHostException || e instanceof NoRouteToHostException || e instanceof SSLException) {
+      return new AttemptFailure(AttemptFailure.Kind.CONNECT, p + e, e);
+    }
+    return new AttemptFailure(AttemptFailure.Kind.BROKEN, p + e, e);
+  }
+
+  private RuntimeException attemptFailed(int n, RuntimeException failure) {
+    if (failure instanceof AttemptFailure af) {
+      lastFailureReason = af.kind.reason;
+      if (n < config.maxAttempts() || debug()) {
+        debugLine("{} on attempt {}/{}: {}", af.kind.reason, n, config.maxAttempts(), af.getMessage());
+      }
+    }
+    return failure;
+  }
+
+  // ---- delivery ---------------------------------------------------------------------------
+
+  private void deliver(AttemptResult result) throws ClientGone {
+    if (result.isStream()) {
+      stream(result);
+      return;
+    }
+    int code = result.status;
+    boolean exhausted = result.retryableStatus && result.retry && attempts >= config.maxAttempts();
+    Outcome o = outcomeFor(code);
+    if (code >= 400 && !isJson(result.body)) {
+      failBeforeCommit(new UpstreamErrorException(code, result.retryAfter, !exhausted, attempts), o);
+      return;
+    }
+    if (code >= 200 && code < 300 && isJsonType(result.headers) && !isJson(result.body)) {
+      failBeforeCommit(
+          new UpstreamBadResponseException("The upstream answered HTTP " + code + " with a body that is not valid JSON.", attempts),
+          Outcome.BAD_RESPONSE);
+      return;
+    }
+    outcome = o;
+    status = code;
+    Map<String, List<String>> clientHeaders = clientHeaders(result.headers, exhausted);
+    try {
+      checkNotCancelled();
+      sink.onResponse(code, clientHeaders);
+      if (result.body.length > 0) {
+        checkNotCancelled();
+        sink.onBody(result.body, 0, result.body.length);
+        bytesOut += result.body.length;
+      }
+      checkNotCancelled();
+      sink.onComplete();
+    } catch (IOException e) {
+      throw new ClientGone(e);
+    }
+  }
+
+  private void stream(AttemptResult result) throws ClientGone {
+    streamed = true;
+    status = result.status;
+    SseEventScanner scanner = result.scanner;
+    BufferedSource source = result.streamResponse.body().source();
+    try {
+      checkNotCancelled();
+      sink.onResponse(result.status, clientHeaders(result.headers, false)); // the commit point
+      forwardComplete(scanner);
+      sink.flush();
+    } catch (IOException e) {
+      throw new ClientGone(e);
+    }
+    boolean dirty = false;
+    while (!scanner.sawDone()) {
+      int r;
+      try {
+        r = source.read(scanner.writableBuffer(READ_SIZE), scanner.writeOffset(), READ_SIZE);
+      } catch (IOException e) {
+        if (cancelled) {
+          throw new CancellationException();
+        }
+        if (scanner.sawFinishReason() && !result.watchdog.fired()) {
+          break; // the answer was complete; the transport ended untidily after it
+        }
+        midStreamFailure(result, result.watchdog.fired()
+            ? "the upstream stream was silent for " + seconds(config.streamIdleTimeout())
+            : "the upstream connection broke (" + e.getMessage() + ")");
+        return;
+      }
+      if (r == -1) {
+        if (!scanner.sawFinishReason()) {
+          midStreamFailure(result, "the upstream closed the stream before it finished");
+          return;
+        }
+        break;
+      }
+      result.watchdog.touch();
+      scanner.appended(r);
+      try {
+        dirty |= forwardComplete(scanner);
+        if (dirty && source.getBuffer().size() == 0) {
+          sink.flush(); // flush exactly when the next read would block
+          dirty = false;
+        }
+      } catch (IOException e) {
+        throw new ClientGone(e);
+      }
+      if (scanner.size() > config.maxResponseBytes()) {
+        midStreamFailure(result, "an upstream event exceeded MAX_RESPONSE_BYTES");
+        return;
+      }
+    }
+    try {
+      checkNotCancelled();
+      if (scanner.size() > 0) {
+        // Trailing bytes after the last blank line of a finished stream: pass them on as they are.
+        sink.onBody(scanner.buffer(), 0, scanner.size());
+        bytesOut += scanner.size();
+        scanner.consume(scanner.size());
+      }
+      sink.flush();
+      sink.onComplete();
+    } catch (IOException e) {
+      throw new ClientGone(e);
+    }
+    outcome = Outcome.SUCCESS;
+  }
+
+  private boolean forwardComplete(SseEventScanner scanner) throws IOException {
+    int n = scanner.completeLength();
+    if (n == 0) {
+      return false;
+    }
+    checkNotCancelled();
+    sink.onBody(scanner.buffer(), 0, n);
+    bytesOut += n;
+    scanner.consume(n);
+    return true;
+  }
+
+  private void midStreamFailure(AttemptResult result, String reason) throws ClientGone {
+    result.abandon(); // close the upstream connection before telling the client
+    outcome = Outcome.MIDSTREAM_FAILURE;
+    log.warn(
+        "request {}: stream interrupted after {} data events and {} bytes: {}",
+        clientRequest.requestId(),
+        result.scanner.dataEvents(),
+        bytesOut,
+        reason);
+    byte[] event = errorEvent(result.scanner.firstDataPayload(), reason);
+    try {
+      checkNotCancelled();
+      sink.onBody(event, 0, event.length);
+      bytesOut += event.length;
+      sink.flush();
+      sink.onComplete();
+    } catch (IOException e) {
+      throw new ClientGone(e);
+    }
+  }
+
+  /** The final in-band event of a broken stream: OpenAI's chunk shape with an error object. */
+  private byte[] errorEvent(byte[] firstPayload, String reason) {
+    String id = "relay-" + clientRequest.requestId();
+    String model = clientRequest.model();
+    long created = System.currentTimeMillis() / 1000;
+    if (firstPayload != null) {
+      try {
+        JsonNode first = Json.MAPPER.readTree(firstPayload);
+        id = first.path("id").asText(id);
+        model = first.path("model").asText(model);
+        created = first.path("created").asLong(created);
+      } catch (IOException ignored) {
+        // keep the relay's own id
+      }
+    }
+    boolean chat = clientRequest.endpoint() == Endpoint.CHAT_COMPLETIONS;
+    ByteArrayOutputStream out = new ByteArrayOutputStream(512);
+    try {
+      out.write("data: ".getBytes(StandardCharsets.US_ASCII));
+      try (JsonGenerator json = Json.FACTORY.createGenerator(out)) {
+        json.writeStartObject();
+        json.writeStringField("id", id);
+        json.writeStringField("object", chat ? "chat.completion.chunk" : "text_completion");
+        json.writeNumberField("created", created);
+        if (model != null) {
+          json.writeStringField("model", model);
+        }
+        json.writeArrayFieldStart("choices");
+        json.writeStartObject();
+        json.writeNumberField("index", 0);
+        if (chat) {
+          json.writeObjectFieldStart("delta");
+          json.writeEndObject();
+        } else {
+          json.writeStringField("text", "");
+        }
+        json.writeStringField("finish_reason", "error");
+        json.writeEndObject();
+        json.writeEndArray();
+        json.writeObjectFieldStart("error");
+        json.writeStringField("message", "The upstream stream was interrupted: " + reason + ". The answer is incomplete.");
+        json.writeStringField("type", "proxy_error");
+        json.writeNullField("param");
+        json.writeStringField("code", "upstream_stream_interrupted");
+        json.writeEndObject();
+        json.writeEndObject();
+      }
+      out.write("\n\n".getBytes(StandardCharsets.US_ASCII));
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+
+  private Map<String, List<String>> clientHeaders(Headers upstreamHeaders, boolean exhausted) {
+    Map<String, List<String>> out = HopByHopHeaders.endToEnd(upstreamHeaders.toMultimap(), NOT_FORWARDED_DOWN);
+    String upstreamId = upstreamHeaders.get("x-request-id");
+    if (upstreamId != null) {
+      out.put("X-Upstream-Request-Id", List.of(upstreamId));
+    }
+    out.put("X-Relay-Attempts", List.of(Integer.toString(attempts)));
+    if (exhausted) {
+      out.put("x-should-retry", List.of("false"));
+    }
+    return out;
+  }
+
+  // ---- failures ---------------------------------------------------------------------------
+
+  private void onFailure(Throwable t) {
+    Throwable e = t;
+    if (e instanceof FailsafeException && e.getCause() != null) {
+      e = e.getCause();
+    }
+    if (e instanceof ClientGone gone) {
+      cancel();
+      outcome = Outcome.CLIENT_CANCELLED;
+      log.debug("request {}: client went away: {}", clientRequest.requestId(), gone.getCause().toString());
+      return;
+    }
+    if (cancelled || e instanceof CancellationException || e instanceof InterruptedException) {
+      outcome = Outcome.CLIENT_CANCELLED;
+      return;
+    }
+    if (e instanceof AttemptFailure af) {
+      String summary = af.getMessage() + " (" + attempts + " of " + config.maxAttempts() + " attempts)";
+      if (af.kind.isTimeout()) {
+        failBeforeCommit(new UpstreamTimeoutException("The upstream did not answer in time: " + summary, attempts, af), Outcome.TIMEOUT);
+      } else {
+        failBeforeCommit(new UpstreamUnreachableException("The upstream could not be reached: " + summary, attempts, af), Outcome.UNREACHABLE);
+      }
+      return;
+    }
+    if (e instanceof UpstreamBadResponseException bad) {
+      failBeforeCommit(bad, Outcome.BAD_RESPONSE);
+      return;
+    }
+    if (e instanceof RelayException rex) {
+      failBeforeCommit(rex, Outcome.BAD_RESPONSE);
+      return;
+    }
+    log.error("request {}: unexpected failure", clientRequest.requestId(), e);
+    if (streamed) {
+      outcome = Outcome.MIDSTREAM_FAILURE;
+      try {
+        sink.onComplete();
+      } catch (IOException | RuntimeException ignored) {
+        // the response is already committed; nothing more can be said
+      }
+      return;
+    }
+    failBeforeCommit(new InternalRelayException(attempts, e), Outcome.BAD_RESPONSE);
+  }
+
+  private void failBeforeCommit(RelayException error, Outcome o) {
+    outcome = o;
+    status = error.status();
+    if (cancelled) {
+      outcome = Outcome.CLIENT_CANCELLED;
+      return;
+    }
+    try {
+      sink.onFailure(error);
+    } catch (RuntimeException e) {
+      log.warn("request {}: the sink failed to render {}", clientRequest.requestId(), error.code(), e);
+    }
+  }
+
+  private void finish(Outcome finalOutcome, int finalStatus) {
+    if (!finished.compareAndSet(false, true)) {
+      return;
+    }
+    ConcurrencyGate.Permit p = permit;
+    if (p != null) {
+      p.close();
+    }
+    long totalNanos = System.nanoTime() - startNanos;
+    client.recorder().requestFinished(finalOutcome);
+    client.exchangeEnded(this);
+    ExchangeResult result =
+        new ExchangeResult(
+            clientRequest.requestId(),
+            finalOutcome,
+            finalStatus,
+            attempts,
+            streamed,
+            Duration.ofNanos(queueWaitNanos),
+            headersNanos < 0 ? null : Duration.ofNanos(headersNanos),
+            Duration.ofNanos(totalNanos),
+            bytesOut);
+    if (requestLog.isInfoEnabled()) {
+      requestLog.info(
+          "request {} {} {} model={} stream={} status={} outcome={} attempts={} wait={}ms headers={}ms total={}ms bytes={}",
+          clientRequest.requestId(),
+          clientRequest.endpoint().method(),
+          clientRequest.endpoint().clientPath(),
+          clientRequest.model(),
+          streamed,
+          finalStatus,
+          finalOutcome.name().toLowerCase(Locale.ROOT),
+          attempts,
+          queueWaitNanos / 1_000_000,
+          headersNanos < 0 ? "-" : Long.toString(headersNanos / 1_000_000),
+          totalNanos / 1_000_000,
+          bytesOut);
+    }
+    completion.complete(result);
+  }
+
+  // ---- helpers ----------------------------------------------------------------------------
+
+  private void checkNotCancelled() {
+    if (cancelled) {
+      throw new CancellationException();
+    }
+  }
+
+  private boolean debug() {
+    return client.debugMode().enabled();
+  }
+
+  private void debugLine(String format, Object... args) {
+    if (debug()) {
+      attemptLog.info("[" + clientRequest.requestId() + "] " + format, args);
+    } else if (attemptLog.isDebugEnabled()) {
+      attemptLog.debug("[" + clientRequest.requestId() + "] " + format, args);
+    }
+  }
+
+  private static Outcome outcomeFor(int code) {
+    if (code >= 500) {
+      return Outcome.UPSTREAM_5XX;
+    }
+    if (code >= 400) {
+      return Outcome.UPSTREAM_4XX;
+    }
+    return Outcome.SUCCESS;
+  }
+
+  private static boolean isJsonType(Headers headers) {
+    String ct = headers.get("Content-Type");
+    return ct != null && ct.toLowerCase(Locale.ROOT).contains("json");
+  }
+
+  /** True when {@code body} is exactly one well-formed JSON value (streamed check, no tree). */
+  static boolean isJson(byte[] body) {
+    if (body.length == 0) {
+      return false;
+    }
+    try (JsonParser p = Json.FACTORY.createParser(body)) {
+      if (p.nextToken() == null) {
+        return false;
+      }
+      p.skipChildren();
+      return p.nextToken() == null;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  static String seconds(Duration d) {
+    long ms = d.toMillis();
+    return ms % 1000 == 0 ? (ms / 1000) + "s" : String.format(Locale.ROOT, "%.1fs", ms / 1000.0);
+  }
+
+  /** The client went away while the relay wrote to it. */
+  static final class ClientGone extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
+    ClientGone(IOException cause) {
+      super(cause.toString(), cause, false, false);
+    }
+  }
+}

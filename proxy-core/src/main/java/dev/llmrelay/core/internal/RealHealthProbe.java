@@ -1,0 +1,201 @@
+package dev.llmrelay.core.internal;
+
+import dev.llmrelay.core.HealthReport;
+import dev.llmrelay.core.RelayConfig;
+import dev.llmrelay.core.UpstreamHealthProbe;
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.net.ConnectException;
+import java.net.SocketTimeoutException;
+import java.net.UnknownHostException;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import okhttp3.Call;
+import okhttp3.Callback;
+import okhttp3.HttpUrl;
+import okhttp3.OkHttpClient;
+import okhttp3.Request;
+import okhttp3.Response;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Probes the upstream with a GET that spends no tokens: {@code {base}{HEALTH_PATH}}, or, for
+ * OpenRouter with a key and the default path, {@code {base}/key}, which also proves the key valid.
+ *
+ * <p>Single flight: while a probe runs, every caller gets the same future; a finished report is
+ * reused for {@code HEALTH_CACHE_MILLIS}. The heartbeat probes every {@code
+ * HEALTH_INTERVAL_SECONDS} and logs each change of state. Probes use OkHttp's async dispatcher on
+ * the shared pool and never take a chat permit. Thread-safe.
+ */
+final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger("dev.llmrelay.health");
+
+  private final RelayConfig config;
+  private final OkHttpClient probeClient;
+  private final ScheduledExecutorService scheduler;
+  private final Clock clock;
+  private final Request probeRequest;
+  private CompletableFuture<HealthReport> inFlight;
+  private HealthReport last;
+  private long lastFinishedNanos;
+  private volatile ScheduledFuture<?> heartbeat;
+  private volatile boolean closed;
+
+  RealHealthProbe(RelayConfig config, OkHttpClient shared, ScheduledExecutorService scheduler, Clock clock) {
+    this.config = config;
+    this.scheduler = scheduler;
+    this.clock = clock;
+    // Same pool and dispatcher; a GET may be retried by OkHttp on a stale pooled connection.
+    this.probeClient =
+        shared.newBuilder()
+            .retryOnConnectionFailure(true)
+            .callTimeout(config.healthTimeout())
+            .readTimeout(config.healthTimeout())
+            .connectTimeout(min(config.connectTimeout(), config.healthTimeout()))
+            .build();
+    HttpUrl base = HttpUrl.get(config.upstreamBaseUrl().toString());
+    boolean openRouterKey =
+        config.upstreamApiKey().isPresent()
+            && base.host().endsWith("openrouter.ai")
+            && RelayConfig.DEFAULT_HEALTH_PATH.equals(config.healthPath());
+    String path = openRouterKey ? "/key" : config.healthPath();
+    Request.Builder request =
+        new Request.Builder().url(base.newBuilder().addPathSegments(path.substring(1)).build()).get();
+    config.upstreamApiKey().ifPresent(key -> request.header("Authorization", "Bearer " + key));
+    this.probeRequest = request.build();
+  }
+
+  void startHeartbeat() {
+    long period = config.healthInterval().toMillis();
+    if (period > 0) {
+      heartbeat =
+          scheduler.scheduleWithFixedDelay(this::beat, 0, period, TimeUnit.MILLISECONDS);
+    }
+  }
+
+  private void beat() {
+    if (!closed) {
+      probe(true);
+    }
+  }
+
+  @Override
+  public CompletionStage<HealthReport> check() {
+    return probe(false);
+  }
+
+  private CompletionStage<HealthReport> probe(boolean fresh) {
+    CompletableFuture<HealthReport> future;
+    synchronized (this) {
+      if (inFlight != null) {
+        return inFlight;
+      }
+      long cache = config.healthCache().toNanos();
+      if (!fresh && last != null && cache > 0 && System.nanoTime() - lastFinishedNanos < cache) {
+        return CompletableFuture.completedFuture(last);
+      }
+      future = new CompletableFuture<>();
+      inFlight = future;
+    }
+    long start = System.nanoTime();
+    Call call = probeClient.newCall(probeRequest);
+    try {
+      call.enqueue(
+          new Callback() {
+            @Override
+            public void onResponse(Call c, Response response) {
+              try (response) {
+                int code = response.code();
+                long ms = elapsedMillis(start);
+                if (code >= 200 && code < 300) {
+                  done(future, new HealthReport(HealthReport.State.REACHABLE, ms, 0, "", clock.instant()));
+                } else {
+                  done(
+                      future,
+                      new HealthReport(
+                          HealthReport.State.HTTP_ERROR, ms, code, "the upstream answered HTTP " + code, clock.instant()));
+                }
+              }
+            }
+
+            @Override
+            public void onFailure(Call c, IOException e) {
+              done(future, failure(e, elapsedMillis(start)));
+            }
+          });
+    } catch (RuntimeException e) {
+      // The dispatcher was shut down (the client is closing).
+      done(future, new HealthReport(HealthReport.State.UNREACHABLE, 0, 0, "the relay is closing", clock.instant()));
+    }
+    return future;
+  }
+
+  private HealthReport failure(IOException e, long ms) {
+    if (e instanceof SocketTimeoutException
+        || (e instanceof InterruptedIOException && "timeout".equals(e.getMessage()))) {
+      return new HealthReport(
+          HealthReport.State.TIMEOUT,
+          ms,
+          0,
+          "no answer within " + RealExchange.seconds(config.healthTimeout()),
+          clock.instant());
+    }
+    String message;
+    if (e instanceof ConnectException) {
+      message = "connection refused";
+    } else if (e instanceof UnknownHostException) {
+      message = "unknown host " + probeRequest.url().host();
+    } else {
+      message = e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage());
+    }
+    return new HealthReport(HealthReport.State.UNREACHABLE, ms, 0, message, clock.instant());
+  }
+
+  private void done(CompletableFuture<HealthReport> future, HealthReport report) {
+    HealthReport previous;
+    synchronized (this) {
+      previous = last;
+      last = report;
+      lastFinishedNanos = System.nanoTime();
+      inFlight = null;
+    }
+    if (previous == null || previous.upstream() != report.upstream()) {
+      String from = previous == null ? "unknown" : previous.upstream().wireName();
+      if (report.healthy()) {
+        log.info("upstream {} -> reachable ({} ms)", from, report.responseTimeMillis());
+      } else {
+        log.warn("upstream {} -> {}: {}", from, report.upstream().wireName(), report.message());
+      }
+    }
+    future.complete(report);
+  }
+
+  @Override
+  public synchronized Optional<HealthReport> lastReport() {
+    return Optional.ofNullable(last);
+  }
+
+  @Override
+  public void close() {
+    closed = true;
+    ScheduledFuture<?> h = heartbeat;
+    if (h != null) {
+      h.cancel(false);
+    }
+  }
+
+  private static long elapsedMillis(long startNanos) {
+    return (System.nanoTime() - startNanos) / 1_000_000;
+  }
+
+  private static Duration min(Duration a, Duration b) {
+    return a.compareTo(b) <= 0 ? a : b;
+  }
+}

@@ -1,0 +1,253 @@
+package dev.llmrelay.core.internal;
+
+import dev.failsafe.Failsafe;
+import dev.failsafe.FailsafeExecutor;
+import dev.failsafe.Timeout;
+import dev.llmrelay.core.ClientRequest;
+import dev.llmrelay.core.Endpoint;
+import dev.llmrelay.core.RelayClosedException;
+import dev.llmrelay.core.RelayConfig;
+import dev.llmrelay.core.RelayStats;
+import dev.llmrelay.core.ResponseSink;
+import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.UpstreamExchange;
+import dev.llmrelay.core.UpstreamHealthProbe;
+import java.time.Clock;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import okhttp3.ConnectionPool;
+import okhttp3.Dispatcher;
+import okhttp3.HttpUrl;
+import okhttp3.OkHttpClient;
+import okhttp3.Response;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The {@link UpstreamClient}: owns the one {@link OkHttpClient} (and so the one connection pool),
+ * the concurrency gate, the scheduler for timeouts and the exchange executor.
+ *
+ * <p>OkHttp is configured for a proxy that must not duplicate billed requests: {@code
+ * retryOnConnectionFailure(false)} (OkHttp would silently replay a POST the upstream already
+ * read), no redirects, and no call timeout (it would cut long streams). Time to headers is bounded
+ * per attempt by a Failsafe {@link Timeout} that cancels the call; body silence by {@link
+ * IdleWatchdog}; OkHttp's own read and write timeouts are only a backstop above both.
+ *
+ * <p>Thread-safe.
+ */
+public final class RealUpstreamClient implements UpstreamClient {
+  private static final Logger log = LoggerFactory.getLogger(RealUpstreamClient.class);
+
+  private final RelayConfig config;
+  private final OkHttpClient okHttp;
+  private final ScheduledThreadPoolExecutor scheduler;
+  private final ExecutorService executor;
+  private final boolean ownsExecutor;
+  private final ConcurrencyGate gate;
+  private final StatsRecorder stats = new StatsRecorder();
+  private final DebugMode debugMode;
+  private final Backoff backoff;
+  private final Clock clock = Clock.systemUTC();
+  private final FailsafeExecutor<Response> firstAttemptHeaders;
+  private final FailsafeExecutor<Response> retryAttemptHeaders;
+  private final Map<Endpoint, HttpUrl> urls = new EnumMap<>(Endpoint.class);
+  private final Set<RealExchange> active = ConcurrentHashMap.newKeySet();
+  private final RealHealthProbe healthProbe;
+  private volatile boolean closed;
+
+  /**
+   * @param config configuration
+   * @param executor exchange executor, or null for the default (virtual threads on 21+)
+   */
+  public RealUpstreamClient(RelayConfig config, ExecutorService executor) {
+    this.config = Objects.requireNonNull(config, "config");
+    this.scheduler = Threads.newScheduler("llmrelay-scheduler");
+    this.ownsExecutor = executor == null;
+    this.executor = executor != null ? executor : Threads.newPerTaskExecutor("llmrelay-exchange-");
+    Dispatcher dispatcher = new Dispatcher();
+    // Chat calls run synchronously (execute()), which the dispatcher does not limit; the probe's
+    // async calls must never queue behind an invisible per-host limit of 5.
+    dispatcher.setMaxRequests(Math.max(64, config.maxConcurrentRequests() + 16));
+    dispatcher.setMaxRequestsPerHost(Math.max(64, config.maxConcurrentRequests() + 16));
+    Duration longestHeaderWait = max(config.attemptTimeout(), config.retryTimeout());
+    this.okHttp =
+        new OkHttpClient.Builder()
+            .connectionPool(
+                new ConnectionPool(
+                    config.poolMaxIdleConnections(), config.poolKeepAlive().toMillis(), TimeUnit.MILLISECONDS))
+            .dispatcher(dispatcher)
+            .retryOnConnectionFailure(false)
+            .followRedirects(false)
+            .followSslRedirects(false)
+            .connectTimeout(config.connectTimeout())
+            .readTimeout(max(longestHeaderWait, config.streamIdleTimeout()).plusSeconds(5))
+            .writeTimeout(longestHeaderWait.plusSeconds(5))
+            .callTimeout(Duration.ZERO)
+            .build();
+    HttpUrl base = HttpUrl.get(config.upstreamBaseUrl().toString());
+    for (Endpoint e : Endpoint.values()) {
+      urls.put(e, base.newBuilder().addPathSegments(e.upstreamPath().substring(1)).build());
+    }
+    this.gate =
+        new ConcurrencyGate(
+            config.maxConcurrentRequests(),
+            config.maxQueuedRequests(),
+            config.maxWait(),
+            config.waitLogInterval(),
+            scheduler);
+    this.debugMode = new DebugMode(config.debugMode(), config.debugModeFile().orElse(null));
+    this.backoff = new Backoff(config.backoffInitial(), config.backoffMax());
+    this.firstAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.attemptTimeout())).with(scheduler);
+    this.retryAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.retryTimeout())).with(scheduler);
+    this.healthProbe = new RealHealthProbe(config, okHttp, scheduler, clock);
+    healthProbe.startHeartbeat();
+  }
+
+  @Override
+  public UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink) {
+    Objects.requireNonNull(clientRequest, "clientRequest");
+    Objects.requireNonNull(sink, "sink");
+    if (closed) {
+      sink.onFailure(new RelayClosedException());
+      return new ClosedExchange(clientRequest.requestId());
+    }
+    RealExchange exchange = new RealExchange(this, clientRequest, sink);
+    active.add(exchange);
+    exchange.start();
+    return exchange;
+  }
+
+  @Override
+  public UpstreamHealthProbe healthProbe() {
+    return healthProbe;
+  }
+
+  @Override
+  public RelayStats stats() {
+    return stats.snapshot(gate);
+  }
+
+  @Override
+  public RelayConfig config() {
+    return config;
+  }
+
+  @Override
+  public void close() {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    healthProbe.close();
+    for (RealExchange e : active) {
+      e.cancel();
+    }
+    gate.close();
+    if (ownsExecutor) {
+      executor.shutdown();
+      try {
+        if (!executor.awaitTermination(2, TimeUnit.SECONDS)) {
+          executor.shutdownNow();
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        executor.shutdownNow();
+      }
+    }
+    scheduler.shutdownNow();
+    okHttp.dispatcher().cancelAll();
+    okHttp.dispatcher().executorService().shutdown();
+    okHttp.connectionPool().evictAll();
+    log.debug("upstream client closed");
+  }
+
+  // ---- for the exchange and for tests ------------------------------------------------------
+
+  /** The shared OkHttp client. */
+  public OkHttpClient okHttp() {
+    return okHttp;
+  }
+
+  /** The concurrency gate. */
+  public ConcurrencyGate gate() {
+    return gate;
+  }
+
+  /** Upstream connections currently carrying a call (total minus idle). */
+  public int leasedConnections() {
+    return okHttp.connectionPool().connectionCount() - okHttp.connectionPool().idleConnectionCount();
+  }
+
+  /** Exchanges not yet finished. */
+  public int activeExchanges() {
+    return active.size();
+  }
+
+  ScheduledThreadPoolExecutor scheduler() {
+    return scheduler;
+  }
+
+  ExecutorService executor() {
+    return executor;
+  }
+
+  StatsRecorder recorder() {
+    return stats;
+  }
+
+  DebugMode debugMode() {
+    return debugMode;
+  }
+
+  Backoff backoff() {
+    return backoff;
+  }
+
+  Clock clock() {
+    return clock;
+  }
+
+  HttpUrl urlFor(Endpoint endpoint) {
+    return urls.get(endpoint);
+  }
+
+  FailsafeExecutor<Response> headerTimeout(boolean firstAttempt) {
+    return firstAttempt ? firstAttemptHeaders : retryAttemptHeaders;
+  }
+
+  void exchangeEnded(RealExchange exchange) {
+    active.remove(exchange);
+  }
+
+  private static Duration max(Duration a, Duration b) {
+    return a.compareTo(b) >= 0 ? a : b;
+  }
+
+  /** The handle returned after close: already finished. */
+  private static final class ClosedExchange implements UpstreamExchange {
+    private final String requestId;
+
+    ClosedExchange(String requestId) {
+      this.requestId = requestId;
+    }
+
+    @Override
+    public void cancel() {}
+
+    @Override
+    public CompletionStage<dev.llmrelay.core.ExchangeResult> completion() {
+      return CompletableFuture.completedFuture(
+          new dev.llmrelay.core.ExchangeResult(
+              requestId, dev.llmrelay.core.Outcome.REJECTED, 503, 0, false, Duration.ZERO, null, Duration.ZERO, 0));
+    }
+  }
+}

@@ -1,0 +1,192 @@
+package dev.llmrelay.core.internal;
+
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * Accumulates an upstream SSE body and tells which prefix holds only complete events, so the relay
+ * forwards whole events (never half an event before an error event) and knows:
+ *
+ * <ul>
+ *   <li>whether a {@code data:} event has completed (the commit point);
+ *   <li>whether the stream said {@code data: [DONE]} or carried a non-null {@code finish_reason}
+ *       (so that an EOF afterwards is a clean end, not a truncation);
+ *   <li>the first data payload (for the id and model of an in-band error event).
+ * </ul>
+ *
+ * <p>Lines end in LF or CRLF; an empty line ends an event. Bytes are scanned once. Not
+ * thread-safe: one per stream.
+ */
+public final class SseEventScanner {
+  private static final byte[] DATA = "data:".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] FINISH = "\"finish_reason\"".getBytes(StandardCharsets.US_ASCII);
+  private static final int MAX_REMEMBERED_PAYLOAD = 64 * 1024;
+
+  private byte[] buf;
+  private int size;
+  private int scanned;
+  private int lineStart;
+  private int completeEnd;
+  private boolean eventHasData;
+  private int firstDataEventEnd = -1;
+  private boolean done;
+  private boolean finished;
+  private byte[] firstDataPayload;
+  private long dataEvents;
+
+  /** @param initialCapacity initial buffer size */
+  public SseEventScanner(int initialCapacity) {
+    buf = new byte[Math.max(initialCapacity, 256)];
+  }
+
+  /** Room to read into: ensures at least {@code min} free bytes and returns the buffer. */
+  public byte[] writableBuffer(int min) {
+    if (buf.length - size < min) {
+      buf = Arrays.copyOf(buf, Math.max(buf.length * 2, size + min));
+    }
+    return buf;
+  }
+
+  /** Where the next read should write into {@link #writableBuffer(int)}. */
+  public int writeOffset() {
+    return size;
+  }
+
+  /** Records that {@code n} bytes were read into the buffer at {@link #writeOffset()}. */
+  public void appended(int n) {
+    size += n;
+    scan();
+  }
+
+  private void scan() {
+    for (int i = scanned; i < size; i++) {
+      if (buf[i] != '\n') {
+        continue;
+      }
+      int end = i;
+      if (end > lineStart && buf[end - 1] == '\r') {
+        end--;
+      }
+      if (end == lineStart) {
+        completeEnd = i + 1;
+        if (eventHasData) {
+          dataEvents++;
+          if (firstDataEventEnd < 0) {
+            firstDataEventEnd = completeEnd;
+          }
+        }
+        eventHasData = false;
+      } else if (startsWith(lineStart, end, DATA)) {
+        eventHasData = true;
+        int p = lineStart + DATA.length;
+        if (p < end && buf[p] == ' ') {
+          p++;
+        }
+        onData(p, end);
+      }
+      lineStart = i + 1;
+    }
+    scanned = size;
+  }
+
+  private void onData(int from, int to) {
+    if (to - from == DONE.length && startsWith(from, to, DONE)) {
+      done = true;
+      return;
+    }
+    if (firstDataPayload == null && to - from <= MAX_REMEMBERED_PAYLOAD) {
+      firstDataPayload = Arrays.copyOfRange(buf, from, to);
+    }
+    int f = indexOf(from, to, FINISH);
+    if (f >= 0) {
+      int p = f + FINISH.length;
+      while (p < to && (buf[p] == ' ' || buf[p] == ':' || buf[p] == '\t')) {
+        p++;
+      }
+      if (p < to && buf[p] == '"') {
+        finished = true;
+      }
+    }
+  }
+
+  private boolean startsWith(int from, int to, byte[] prefix) {
+    if (to - from < prefix.length) {
+      return false;
+    }
+    for (int j = 0; j < prefix.length; j++) {
+      if (buf[from + j] != prefix[j]) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  private int indexOf(int from, int to, byte[] needle) {
+    outer:
+    for (int i = from; i <= to - needle.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (buf[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return i;
+    }
+    return -1;
+  }
+
+  /** The buffer holding the bytes; valid up to {@link #completeLength()} or {@link #size()}. */
+  public byte[] buffer() {
+    return buf;
+  }
+
+  /** Bytes held. */
+  public int size() {
+    return size;
+  }
+
+  /** Length of the prefix that holds only complete events. */
+  public int completeLength() {
+    return completeEnd;
+  }
+
+  /** True once an event with a {@code data:} line has completed: the commit point. */
+  public boolean hasDataEvent() {
+    return firstDataEventEnd >= 0;
+  }
+
+  /** True once {@code data: [DONE]} was seen. */
+  public boolean sawDone() {
+    return done;
+  }
+
+  /** True once a data payload carried a non-null {@code finish_reason}. */
+  public boolean sawFinishReason() {
+    return finished;
+  }
+
+  /** The first non-[DONE] data payload, if one was seen and was at most 64 KiB. */
+  public byte[] firstDataPayload() {
+    return firstDataPayload;
+  }
+
+  /** Completed data events so far. */
+  public long dataEvents() {
+    return dataEvents;
+  }
+
+  /** Drops the first {@code n} bytes (already forwarded), keeping the incomplete rest. */
+  public void consume(int n) {
+    if (n <= 0) {
+      return;
+    }
+    System.arraycopy(buf, n, buf, 0, size - n);
+    size -= n;
+    scanned -= n;
+    lineStart -= n;
+    completeEnd = Math.max(0, completeEnd - n);
+    if (firstDataEventEnd >= 0) {
+      firstDataEventEnd = Math.max(0, firstDataEventEnd - n);
+    }
+  }
+}
