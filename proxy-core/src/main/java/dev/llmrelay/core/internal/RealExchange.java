@@ -457,7 +457,7 @@ final class RealExchange implements UpstreamExchange {
         if (cancelled) {
           throw new CancellationException();
         }
-        if (scanner.sawFinishReason() && !result.watchdog.fired()) {
+        if (scanner.sawFinishReason()) {
           break; // the answer was complete; the transport ended untidily after it
         }
         midStreamFailure(result, result.watchdog.fired()
