@@ -177,6 +177,11 @@ final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
     future.complete(report);
   }
 
+  /** The URL the probe asks. */
+  HttpUrl probeUrl() {
+    return probeRequest.url();
+  }
+
   @Override
   public synchronized Optional<HealthReport> lastReport() {
     return Optional.ofNullable(last);

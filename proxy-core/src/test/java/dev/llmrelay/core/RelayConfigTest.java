@@ -1,0 +1,202 @@
+package dev.llmrelay.core;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/** Every variable of DESIGN.md §6 is read, validated, and named when it is wrong. */
+class RelayConfigTest {
+
+  @Test
+  void defaultsAreTheDocumentedOnes() {
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of(), null);
+    assertThat(c.upstreamBaseUrl()).hasToString("https://openrouter.ai/api/v1");
+    assertThat(c.upstreamApiKey()).isEmpty();
+    assertThat(c.relayHost()).isEqualTo("127.0.0.1");
+    assertThat(c.relayPort()).isEqualTo(5000);
+    assertThat(c.relayApiKeys()).isEmpty();
+    assertThat(c.maxConcurrentRequests()).isEqualTo(10);
+    assertThat(c.maxWait()).isEqualTo(Duration.ofSeconds(120));
+    assertThat(c.maxQueuedRequests()).isEqualTo(1000);
+    assertThat(c.maxAttempts()).isEqualTo(3);
+    assertThat(c.attemptTimeout()).isEqualTo(Duration.ofSeconds(45));
+    assertThat(c.retryTimeout()).isEqualTo(Duration.ofSeconds(60));
+    assertThat(c.streamIdleTimeout()).isEqualTo(Duration.ofSeconds(60));
+    assertThat(c.connectTimeout()).isEqualTo(Duration.ofSeconds(10));
+    assertThat(c.backoffInitial()).isEqualTo(Duration.ofMillis(1000));
+    assertThat(c.backoffMax()).isEqualTo(Duration.ofMillis(4000));
+    assertThat(c.retryAfterMax()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.poolMaxIdleConnections()).isEqualTo(10);
+    assertThat(c.poolKeepAlive()).isEqualTo(Duration.ofSeconds(300));
+    assertThat(c.maxRequestBytes()).isEqualTo(32L * 1024 * 1024);
+    assertThat(c.maxResponseBytes()).isEqualTo(64L * 1024 * 1024);
+    assertThat(c.healthPath()).isEqualTo("/models");
+    assertThat(c.healthTimeout()).isEqualTo(Duration.ofSeconds(5));
+    assertThat(c.healthInterval()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.healthCache()).isEqualTo(Duration.ofMillis(2000));
+    assertThat(c.debugMode()).isFalse();
+    assertThat(c.logDir()).isEmpty();
+  }
+
+  @Test
+  void everyVariableIsParsed() {
+    Map<String, String> env = new HashMap<>();
+    env.put("UPSTREAM_BASE_URL", "http://127.0.0.1:9999/api/v1/");
+    env.put("UPSTREAM_API_KEY", "sk-upstream");
+    env.put("RELAY_HOST", "0.0.0.0");
+    env.put("RELAY_PORT", "8080");
+    env.put("RELAY_API_KEYS", "k1, k2,,k1");
+    env.put("MAX_CONCURRENT_REQUESTS", "7");
+    env.put("MAX_WAIT_SECONDS", "2.5");
+    env.put("MAX_QUEUED_REQUESTS", "11");
+    env.put("MAX_ATTEMPTS", "4");
+    env.put("ATTEMPT_TIMEOUT_SECONDS", "0.5");
+    env.put("RETRY_TIMEOUT_SECONDS", "1.25");
+    env.put("STREAM_IDLE_TIMEOUT_SECONDS", "3");
+    env.put("CONNECT_TIMEOUT_SECONDS", "2");
+    env.put("BACKOFF_INITIAL_MS", "50");
+    env.put("BACKOFF_MAX_MS", "400");
+    env.put("RETRY_AFTER_MAX_SECONDS", "9");
+    env.put("POOL_MAX_IDLE_CONNECTIONS", "3");
+    env.put("POOL_KEEP_ALIVE_SECONDS", "30");
+    env.put("MAX_REQUEST_BYTES", "1024");
+    env.put("MAX_RESPONSE_BYTES", "2048");
+    env.put("HEALTH_PATH", "/key");
+    env.put("HEALTH_TIMEOUT_SECONDS", "1.5");
+    env.put("HEALTH_INTERVAL_SECONDS", "0");
+    env.put("HEALTH_CACHE_MILLIS", "250");
+    env.put("DEBUG_MODE", "true");
+    env.put("LOG_DIR", "/tmp/relay-logs");
+
+    RelayConfig c = RelayConfig.fromEnvironment(env, null);
+
+    assertThat(c.upstreamBaseUrl()).as("trailing slash removed").hasToString("http://127.0.0.1:9999/api/v1");
+    assertThat(c.upstreamApiKey()).contains("sk-upstream");
+    assertThat(c.relayHost()).isEqualTo("0.0.0.0");
+    assertThat(c.relayPort()).isEqualTo(8080);
+    assertThat(c.relayApiKeys()).containsExactly("k1", "k2");
+    assertThat(c.maxConcurrentRequests()).isEqualTo(7);
+    assertThat(c.maxWait()).isEqualTo(Duration.ofMillis(2500));
+    assertThat(c.maxQueuedRequests()).isEqualTo(11);
+    assertThat(c.maxAttempts()).isEqualTo(4);
+    assertThat(c.attemptTimeout()).isEqualTo(Duration.ofMillis(500));
+    assertThat(c.retryTimeout()).isEqualTo(Duration.ofMillis(1250));
+    assertThat(c.streamIdleTimeout()).isEqualTo(Duration.ofSeconds(3));
+    assertThat(c.connectTimeout()).isEqualTo(Duration.ofSeconds(2));
+    assertThat(c.backoffInitial()).isEqualTo(Duration.ofMillis(50));
+    assertThat(c.backoffMax()).isEqualTo(Duration.ofMillis(400));
+    assertThat(c.retryAfterMax()).isEqualTo(Duration.ofSeconds(9));
+    assertThat(c.poolMaxIdleConnections()).isEqualTo(3);
+    assertThat(c.poolKeepAlive()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.maxRequestBytes()).isEqualTo(1024);
+    assertThat(c.maxResponseBytes()).isEqualTo(2048);
+    assertThat(c.healthPath()).isEqualTo("/key");
+    assertThat(c.healthTimeout()).isEqualTo(Duration.ofMillis(1500));
+    assertThat(c.healthInterval()).isEqualTo(Duration.ZERO);
+    assertThat(c.healthCache()).isEqualTo(Duration.ofMillis(250));
+    assertThat(c.debugMode()).isTrue();
+    assertThat(c.logDir()).contains(Path.of("/tmp/relay-logs"));
+  }
+
+  @Test
+  void openRouterKeyIsReadWhenUpstreamKeyIsAbsent() {
+    assertThat(RelayConfig.fromEnvironment(Map.of("OPENROUTER_API_KEY", "sk-or"), null).upstreamApiKey()).contains("sk-or");
+    assertThat(RelayConfig.fromEnvironment(Map.of("OPENROUTER_API_KEY", "sk-or", "UPSTREAM_API_KEY", "sk-up"), null).upstreamApiKey())
+        .contains("sk-up");
+  }
+
+  @ParameterizedTest(name = "{0}={1}")
+  @CsvSource({
+    "UPSTREAM_BASE_URL, ftp://example.com",
+    "UPSTREAM_BASE_URL, not a url",
+    "UPSTREAM_BASE_URL, http://example.com/v1?x=1",
+    "RELAY_PORT, 70000",
+    "RELAY_PORT, eighty",
+    "MAX_CONCURRENT_REQUESTS, 0",
+    "MAX_CONCURRENT_REQUESTS, 1.5",
+    "MAX_WAIT_SECONDS, -1",
+    "MAX_WAIT_SECONDS, soon",
+    "MAX_QUEUED_REQUESTS, -1",
+    "MAX_ATTEMPTS, 0",
+    "ATTEMPT_TIMEOUT_SECONDS, 0",
+    "RETRY_TIMEOUT_SECONDS, abc",
+    "STREAM_IDLE_TIMEOUT_SECONDS, 0",
+    "CONNECT_TIMEOUT_SECONDS, -2",
+    "BACKOFF_INITIAL_MS, x",
+    "BACKOFF_MAX_MS, 10",
+    "RETRY_AFTER_MAX_SECONDS, -5",
+    "POOL_MAX_IDLE_CONNECTIONS, -1",
+    "POOL_KEEP_ALIVE_SECONDS, 0",
+    "MAX_REQUEST_BYTES, 0",
+    "MAX_RESPONSE_BYTES, 99999999999",
+    "HEALTH_PATH, models",
+    "HEALTH_PATH, /../admin",
+    "HEALTH_TIMEOUT_SECONDS, 0",
+    "HEALTH_INTERVAL_SECONDS, -1",
+    "HEALTH_CACHE_MILLIS, forever",
+    "DEBUG_MODE, maybe",
+  })
+  void aBadValueFailsStartUpNamingItsVariable(String name, String value) {
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(name, value), null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining(name);
+  }
+
+  @Test
+  void theEnvironmentWinsOverTheDotenvFileWhichFillsTheGaps(@TempDir Path dir) throws Exception {
+    Path dotenv = dir.resolve(".env");
+    Files.writeString(dotenv, String.join("\n",
+        "# a comment",
+        "export MAX_ATTEMPTS=5",
+        "MAX_CONCURRENT_REQUESTS = \"4\"",
+        "UPSTREAM_API_KEY='sk-from-file'",
+        "RELAY_PORT=6000 # inline comment",
+        ""));
+
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of("MAX_ATTEMPTS", "2"), dotenv);
+
+    assertThat(c.maxAttempts()).as("environment wins").isEqualTo(2);
+    assertThat(c.maxConcurrentRequests()).as("quoted value from .env").isEqualTo(4);
+    assertThat(c.upstreamApiKey()).contains("sk-from-file");
+    assertThat(c.relayPort()).isEqualTo(6000);
+  }
+
+  @Test
+  void aMalformedDotenvLineIsReportedByLineNumberWithoutItsValue(@TempDir Path dir) throws Exception {
+    Path dotenv = dir.resolve(".env");
+    Files.writeString(dotenv, "MAX_ATTEMPTS=2\nsk-secret-without-equals\n");
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(), dotenv))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("line 2")
+        .hasMessageNotContaining("sk-secret");
+  }
+
+  @Test
+  void aMissingDotenvFileIsFine(@TempDir Path dir) {
+    assertThat(RelayConfig.fromEnvironment(Map.of(), dir.resolve("absent.env")).maxAttempts()).isEqualTo(3);
+  }
+
+  @Test
+  void toStringMasksKeys() {
+    RelayConfig c = RelayConfig.builder().upstreamApiKey("sk-or-v1-abcdefghijklmnop").relayApiKeys(List.of("proxy-secret-key")).build();
+    assertThat(c.toString()).doesNotContain("abcdefghijkl").doesNotContain("proxy-secret-key").contains("****mnop");
+  }
+
+  @Test
+  void toBuilderCopiesEverySetting() {
+    RelayConfig c = RelayConfig.builder().maxAttempts(5).upstreamApiKey("k").debugMode(true).build();
+    RelayConfig copy = c.toBuilder().build();
+    assertThat(copy.toString()).isEqualTo(c.toString());
+    assertThat(copy.upstreamApiKey()).contains("k");
+  }
+}
