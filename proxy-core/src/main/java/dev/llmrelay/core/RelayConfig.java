@@ -150,6 +150,20 @@ public final class RelayConfig {
     return ConfigParser.parse(environment, dotenvFile);
   }
 
+  /**
+   * The variables {@link #fromEnvironment(Map, Path)} sees: the {@code .env} file's values
+   * overridden by the environment's. Launchers use it to read settings of their own (such as a
+   * simulated upstream) with the same precedence.
+   *
+   * @param environment the process environment
+   * @param dotenvFile a {@code .env} file; ignored when null or absent
+   * @return a new mutable map
+   * @throws IllegalArgumentException when the file has a malformed line (named by number)
+   */
+  public static Map<String, String> mergeDotenv(Map<String, String> environment, Path dotenvFile) {
+    return ConfigParser.merge(environment, dotenvFile);
+  }
+
   /** {@code UPSTREAM_BASE_URL}: where requests go; {@code /v1/x} is sent to {@code base + /x}. */
   public URI upstreamBaseUrl() {
     return upstreamBaseUrl;

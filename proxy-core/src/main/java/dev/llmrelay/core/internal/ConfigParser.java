@@ -24,15 +24,7 @@ public final class ConfigParser {
 
   /** Parses the configuration; see {@link RelayConfig#fromEnvironment(Map, Path)}. */
   public static RelayConfig parse(Map<String, String> environment, Path dotenvFile) {
-    Map<String, String> vars = new HashMap<>();
-    if (dotenvFile != null && Files.isRegularFile(dotenvFile)) {
-      vars.putAll(readDotenv(dotenvFile));
-    }
-    environment.forEach((k, v) -> {
-      if (v != null) {
-        vars.put(k, v);
-      }
-    });
+    Map<String, String> vars = merge(environment, dotenvFile);
     RelayConfig.Builder b = RelayConfig.builder();
     string(vars, "UPSTREAM_BASE_URL", b::upstreamBaseUrl);
     String key = blankToNull(vars.get("UPSTREAM_API_KEY"));
@@ -62,6 +54,20 @@ public final class ConfigParser {
     string(vars, "DEBUG_MODE", v -> b.debugMode(bool("DEBUG_MODE", v)));
     string(vars, "LOG_DIR", v -> b.logDir(Path.of(v)));
     return b.build();
+  }
+
+  /** The {@code .env} values overridden by the environment's; see {@link RelayConfig#mergeDotenv}. */
+  public static Map<String, String> merge(Map<String, String> environment, Path dotenvFile) {
+    Map<String, String> vars = new HashMap<>();
+    if (dotenvFile != null && Files.isRegularFile(dotenvFile)) {
+      vars.putAll(readDotenv(dotenvFile));
+    }
+    environment.forEach((k, v) -> {
+      if (v != null) {
+        vars.put(k, v);
+      }
+    });
+    return vars;
   }
 
   /**
