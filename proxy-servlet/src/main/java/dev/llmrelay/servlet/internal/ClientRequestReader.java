@@ -1,0 +1,151 @@
+package dev.llmrelay.servlet.internal;
+
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonToken;
+import com.fasterxml.jackson.core.StreamReadConstraints;
+import com.fasterxml.jackson.core.exc.StreamConstraintsException;
+import dev.llmrelay.core.InvalidJsonException;
+import dev.llmrelay.core.RequestTooLargeException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.Arrays;
+
+/**
+ * Reads and validates a client request body before the request may ask for a permit: at most
+ * {@code MAX_REQUEST_BYTES} (refused on the declared {@code Content-Length} before a byte is read,
+ * and enforced while reading for chunked bodies that declare nothing), and exactly one JSON object.
+ *
+ * <p>Validation uses Jackson's streaming parser, so a 32 MiB body never becomes a tree; it parses
+ * the whole document (a truncated or trailing-garbage body is refused) and picks out the top-level
+ * {@code model} and {@code stream} for the request log. Jackson's default string limit (20 M
+ * characters) is lifted to the body limit, because base64 images in vision requests are long
+ * strings. Error messages name the position of a syntax error, never the body's content, which
+ * may hold anything.
+ *
+ * <p>Immutable and thread-safe.
+ */
+public final class ClientRequestReader {
+  private static final int MODEL_LOG_LENGTH = 128;
+
+  private final long maxBytes;
+  private final JsonFactory json;
+
+  /** @param maxBytes {@code MAX_REQUEST_BYTES} */
+  public ClientRequestReader(long maxBytes) {
+    if (maxBytes < 1 || maxBytes > Integer.MAX_VALUE - 8) {
+      throw new IllegalArgumentException("maxBytes must be 1.." + (Integer.MAX_VALUE - 8) + ": " + maxBytes);
+    }
+    this.maxBytes = maxBytes;
+    this.json =
+        JsonFactory.builder()
+            .streamReadConstraints(
+                StreamReadConstraints.builder()
+                    .maxStringLength((int) Math.max(maxBytes, StreamReadConstraints.DEFAULT_MAX_STRING_LEN))
+                    .build())
+            .build();
+  }
+
+  /**
+   * Reads and validates a body.
+   *
+   * @param declaredLength the request's {@code Content-Length}, or -1 when it declared none
+   * @param in the request body
+   * @return the validated body
+   * @throws RequestTooLargeException when the body is (or declares to be) over the limit
+   * @throws InvalidJsonException when the body is not exactly one JSON object
+   * @throws IOException when reading fails (the client has gone)
+   */
+  public ClientBody read(long declaredLength, InputStream in) throws IOException {
+    if (declaredLength > maxBytes) {
+      throw new RequestTooLargeException(maxBytes);
+    }
+    return parse(readCapped(declaredLength, in));
+  }
+
+  private byte[] readCapped(long declaredLength, InputStream in) throws IOException {
+    int initial = (int) Math.min(maxBytes, declaredLength > 0 ? declaredLength : 8192);
+    byte[] buffer = new byte[initial];
+    int size = 0;
+    while (true) {
+      if (size == buffer.length) {
+        if (size >= maxBytes) {
+          if (in.read() == -1) {
+            break;
+          }
+          throw new RequestTooLargeException(maxBytes);
+        }
+        buffer = Arrays.copyOf(buffer, (int) Math.min(maxBytes, Math.max(8192L, buffer.length * 2L)));
+      }
+      int n = in.read(buffer, size, buffer.length - size);
+      if (n == -1) {
+        break;
+      }
+      size += n;
+    }
+    return size == buffer.length ? buffer : Arrays.copyOf(buffer, size);
+  }
+
+  ClientBody parse(byte[] body) {
+    String model = null;
+    boolean stream = false;
+    try (JsonParser parser = json.createParser(body)) {
+      JsonToken token = parser.nextToken();
+      if (token == null) {
+        throw new InvalidJsonException("the body is empty");
+      }
+      if (token != JsonToken.START_OBJECT) {
+        throw new InvalidJsonException("found " + describe(token) + " instead");
+      }
+      while ((token = parser.nextToken()) == JsonToken.FIELD_NAME) {
+        String name = parser.currentName();
+        JsonToken value = parser.nextToken();
+        if ("model".equals(name) && value == JsonToken.VALUE_STRING) {
+          model = LogSafe.text(parser.getText(), MODEL_LOG_LENGTH);
+        } else if ("stream".equals(name) && value.isBoolean()) {
+          stream = value == JsonToken.VALUE_TRUE;
+        } else {
+          parser.skipChildren();
+        }
+      }
+      if (parser.nextToken() != null) {
+        throw new InvalidJsonException("there is more content after the JSON object");
+      }
+    } catch (StreamConstraintsException e) {
+      throw new InvalidJsonException("it exceeds a parser limit (nesting or number length)");
+    } catch (IOException e) {
+      throw new InvalidJsonException("it is not valid JSON" + where(e));
+    }
+    return new ClientBody(body, model, stream);
+  }
+
+  private static String where(IOException e) {
+    if (e instanceof com.fasterxml.jackson.core.JsonProcessingException jpe) {
+      JsonLocation at = jpe.getLocation();
+      if (at != null && at.getLineNr() > 0) {
+        return " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+      }
+    }
+    return "";
+  }
+
+  private static String describe(JsonToken token) {
+    switch (token) {
+      case START_ARRAY:
+        return "an array";
+      case VALUE_STRING:
+        return "a string";
+      case VALUE_NUMBER_INT:
+      case VALUE_NUMBER_FLOAT:
+        return "a number";
+      case VALUE_TRUE:
+      case VALUE_FALSE:
+        return "a boolean";
+      case VALUE_NULL:
+        return "null";
+      default:
+        return "something else";
+    }
+  }
+}

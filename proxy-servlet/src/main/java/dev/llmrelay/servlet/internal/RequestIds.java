@@ -1,0 +1,44 @@
+package dev.llmrelay.servlet.internal;
+
+import java.util.UUID;
+
+/**
+ * Chooses the {@code X-Request-Id} of a client request: the client's own when it is safe to
+ * repeat in headers and logs (1 to {@value #MAX_LENGTH} visible ASCII characters), else a new
+ * random UUID. Keeping the client's id lets a caller find its request in the relay's and the
+ * upstream's logs; refusing anything else keeps header and log injection out. Stateless.
+ */
+public final class RequestIds {
+  /** The longest client-supplied id that is kept. */
+  public static final int MAX_LENGTH = 128;
+
+  private RequestIds() {}
+
+  /**
+   * The id for a request.
+   *
+   * @param clientValue the client's {@code X-Request-Id} header, or null
+   * @return the client's value when valid, else a generated UUID
+   */
+  public static String fromClient(String clientValue) {
+    return isValid(clientValue) ? clientValue : generate();
+  }
+
+  /** A new random id. */
+  public static String generate() {
+    return UUID.randomUUID().toString();
+  }
+
+  static boolean isValid(String value) {
+    if (value == null || value.isEmpty() || value.length() > MAX_LENGTH) {
+      return false;
+    }
+    for (int i = 0; i < value.length(); i++) {
+      char c = value.charAt(i);
+      if (c < 0x21 || c > 0x7e) {
+        return false;
+      }
+    }
+    return true;
+  }
+}
