@@ -1,0 +1,205 @@
+package dev.llmrelay.example;
+
+import dev.llmrelay.core.RelayConfig;
+import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.internal.Threads;
+import dev.llmrelay.example.simulate.SimulatedUpstream;
+import dev.llmrelay.example.simulate.SimulatorConfig;
+import dev.llmrelay.servlet.HealthServlet;
+import dev.llmrelay.servlet.RelayServlet;
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
+import org.eclipse.jetty.ee10.servlet.ServletHolder;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The runnable llmrelay: reads {@link RelayConfig} from the environment and a {@code .env} file in
+ * the working directory, starts Jetty 12 on {@code RELAY_HOST:RELAY_PORT} and mounts the relay and
+ * health servlets. {@code --simulate} (or {@code UPSTREAM_BASE_URL=simulate}) starts an in-process
+ * OpenAI-compatible upstream first, so the proxy runs with no key and no network.
+ *
+ * <p>On SIGTERM or Ctrl-C it stops accepting, lets in-flight requests finish for at most {@code
+ * SHUTDOWN_TIMEOUT_SECONDS} (default 30), then cancels what is left and releases everything.
+ */
+public final class RelayMain {
+  private static final Logger log = LoggerFactory.getLogger(RelayMain.class);
+
+  /** Default for {@code SHUTDOWN_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(30);
+
+  private RelayMain() {}
+
+  /**
+   * Starts the proxy and blocks until the JVM is asked to stop.
+   *
+   * @param args {@code --simulate} to start the simulated upstream; {@code --help}
+   */
+  public static void main(String[] args) throws Exception {
+    List<String> flags = Arrays.asList(args);
+    if (flags.contains("--help") || flags.contains("-h")) {
+      System.out.println(
+          "usage: java -jar llmrelay.jar [--simulate]\n"
+              + "Configuration comes from environment variables and ./.env (see README.md).\n"
+              + "--simulate  answer from an in-process simulated upstream (no key, no network)");
+      return;
+    }
+    for (String flag : flags) {
+      if (!flag.equals("--simulate")) {
+        System.err.println("unknown argument: " + flag + " (try --help)");
+        System.exit(64);
+      }
+    }
+    RunningRelay relay;
+    try {
+      relay = start(System.getenv(), Path.of(".env"), flags.contains("--simulate"));
+    } catch (IllegalArgumentException | IllegalStateException e) {
+      log.error("llmrelay did not start: {}", e.getMessage());
+      System.exit(2);
+      return;
+    }
+    Runtime.getRuntime().addShutdownHook(new Thread(relay::close, "llmrelay-shutdown"));
+    relay.join();
+  }
+
+  /**
+   * Starts the proxy (and, when asked, the simulated upstream) and returns at once.
+   *
+   * @param environment the environment variables
+   * @param dotenvFile a {@code .env} file supplying what the environment lacks; may be absent
+   * @param simulate start the simulated upstream and point the proxy at it
+   * @return the running proxy; close it to stop
+   * @throws IllegalArgumentException for an invalid setting (the message names it)
+   * @throws IllegalStateException when the configuration is unsafe (an upstream key on a
+   *     non-loopback address without {@code RELAY_API_KEYS})
+   */
+  public static RunningRelay start(Map<String, String> environment, Path dotenvFile, boolean simulate)
+      throws Exception {
+    Map<String, String> vars = RelayConfig.mergeDotenv(environment, dotenvFile);
+    AutoCloseable simulator = null;
+    if (simulate || "simulate".equalsIgnoreCase(vars.getOrDefault("UPSTREAM_BASE_URL", "").trim())) {
+      SimulatedUpstream simulation = SimulatedUpstream.start(SimulatorConfig.fromEnvironment(vars));
+      simulator = simulation;
+      vars.put("UPSTREAM_BASE_URL", simulation.baseUrl());
+    }
+    try {
+      RelayConfig config = RelayConfig.fromEnvironment(vars, null);
+      checkSafeBind(config);
+      Duration shutdownTimeout = shutdownTimeout(vars);
+      return launch(config, shutdownTimeout, simulator);
+    } catch (Exception | Error e) {
+      if (simulator != null) {
+        simulator.close();
+      }
+      throw e;
+    }
+  }
+
+  /**
+   * Refuses a configuration that would open a paid upstream key to the network: with an upstream
+   * key, a non-loopback bind needs inbound keys.
+   */
+  static void checkSafeBind(RelayConfig config) {
+    if (config.upstreamApiKey().isEmpty() || !config.relayApiKeys().isEmpty()) {
+      return;
+    }
+    boolean loopback;
+    try {
+      InetAddress[] addresses = InetAddress.getAllByName(config.relayHost());
+      loopback = Stream.of(addresses).allMatch(InetAddress::isLoopbackAddress);
+    } catch (UnknownHostException e) {
+      throw new IllegalArgumentException("Invalid RELAY_HOST=" + config.relayHost() + ": unknown host");
+    }
+    if (!loopback) {
+      throw new IllegalStateException(
+          "Refusing to listen on "
+              + config.relayHost()
+              + " with UPSTREAM_API_KEY set and no RELAY_API_KEYS: anyone who can reach this port "
+              + "would spend your key. Set RELAY_API_KEYS, or bind RELAY_HOST=127.0.0.1.");
+    }
+  }
+
+  private static Duration shutdownTimeout(Map<String, String> vars) {
+    String v = vars.get("SHUTDOWN_TIMEOUT_SECONDS");
+    if (v == null || v.isBlank()) {
+      return DEFAULT_SHUTDOWN_TIMEOUT;
+    }
+    try {
+      double seconds = Double.parseDouble(v.trim());
+      if (seconds < 0 || Double.isNaN(seconds) || Double.isInfinite(seconds)) {
+        throw new NumberFormatException();
+      }
+      return Duration.ofMillis((long) (seconds * 1000));
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException("Invalid SHUTDOWN_TIMEOUT_SECONDS=" + v + ": must be zero or more seconds");
+    }
+  }
+
+  private static RunningRelay launch(RelayConfig config, Duration shutdownTimeout, AutoCloseable simulator)
+      throws Exception {
+    UpstreamClient client = UpstreamClient.create(config);
+    QueuedThreadPool threads = new QueuedThreadPool(200, 8);
+    threads.setName("llmrelay-http");
+    if (Threads.virtualThreadsAvailable()) {
+      // Jetty keeps platform threads for its selectors; servlet code runs on virtual threads.
+      threads.setVirtualThreadsExecutor(Threads.newPerTaskExecutor("llmrelay-http-vt-"));
+    }
+    Server server = new Server(threads);
+    ServerConnector connector = new ServerConnector(server);
+    connector.setHost(config.relayHost());
+    connector.setPort(config.relayPort());
+    // Longer than any legal silence: the relay owns every timeout, the connector must not fire first.
+    connector.setIdleTimeout(connectorIdleTimeout(config).toMillis());
+    server.addConnector(connector);
+
+    ServletContextHandler context = new ServletContextHandler("/");
+    ServletHolder relay = new ServletHolder("relay", new RelayServlet(client));
+    relay.setAsyncSupported(true);
+    context.addServlet(relay, "/");
+    ServletHolder health = new ServletHolder("health", new HealthServlet(client));
+    health.setAsyncSupported(true);
+    context.addServlet(health, "/health");
+    context.addServlet(health, "/health/upstream");
+
+    server.setHandler(new GracefulHandler(context));
+    server.setStopTimeout(shutdownTimeout.toMillis());
+    server.setStopAtShutdown(false);
+    try {
+      server.start();
+    } catch (Exception e) {
+      client.close();
+      throw new IllegalStateException(
+          "cannot listen on " + config.relayHost() + ":" + config.relayPort() + ": " + e.getMessage(), e);
+    }
+    RunningRelay running = new RunningRelay(server, connector, client, simulator, config);
+    log.info(
+        "llmrelay listening on {} (Java {}, {} threads) -> {}",
+        running.url(),
+        Runtime.version().feature(),
+        Threads.virtualThreadsAvailable() ? "virtual" : "platform",
+        config.upstreamBaseUrl());
+    log.info("effective configuration: {}", config);
+    return running;
+  }
+
+  static Duration connectorIdleTimeout(RelayConfig config) {
+    Duration longest = config.attemptTimeout();
+    for (Duration d : List.of(config.retryTimeout(), config.streamIdleTimeout(), config.maxWait())) {
+      if (d.compareTo(longest) > 0) {
+        longest = d;
+      }
+    }
+    return longest.plusSeconds(30);
+  }
+}
