@@ -64,6 +64,8 @@ public final class RelayConfig {
   public static final Duration DEFAULT_HEALTH_INTERVAL = Duration.ofSeconds(30);
   /** Default {@code HEALTH_CACHE_MILLIS}. */
   public static final Duration DEFAULT_HEALTH_CACHE = Duration.ofMillis(2000);
+  /** Default {@code LOG_RETENTION_DAYS}. */
+  public static final int DEFAULT_LOG_RETENTION_DAYS = 7;
   /** Default interval of the "still waiting for a permit" log line. */
   public static final Duration DEFAULT_WAIT_LOG_INTERVAL = Duration.ofSeconds(5);
 
@@ -94,6 +96,7 @@ public final class RelayConfig {
   private final boolean debugMode;
   private final Path debugModeFile;
   private final Path logDir;
+  private final int logRetentionDays;
   private final Duration waitLogInterval;
 
   private RelayConfig(Builder b) {
@@ -124,6 +127,7 @@ public final class RelayConfig {
     this.debugMode = b.debugMode;
     this.debugModeFile = b.debugModeFile;
     this.logDir = b.logDir;
+    this.logRetentionDays = b.logRetentionDays;
     this.waitLogInterval = b.waitLogInterval;
   }
 
@@ -311,6 +315,14 @@ public final class RelayConfig {
     return Optional.ofNullable(logDir);
   }
 
+  /**
+   * {@code LOG_RETENTION_DAYS}: daily JSON request-log files older than this are deleted (0 =
+   * keep forever).
+   */
+  public int logRetentionDays() {
+    return logRetentionDays;
+  }
+
   /** How often the "still waiting for a permit" line is logged while requests are queued. */
   public Duration waitLogInterval() {
     return waitLogInterval;
@@ -371,6 +383,7 @@ public final class RelayConfig {
         + debugMode
         + ", logDir="
         + logDir
+        + (logDir == null ? "" : " keep " + logRetentionDays + "d")
         + "}";
   }
 
@@ -422,6 +435,7 @@ public final class RelayConfig {
     private boolean debugMode;
     private Path debugModeFile = Path.of("DEBUG_MODE.txt");
     private Path logDir;
+    private int logRetentionDays = DEFAULT_LOG_RETENTION_DAYS;
     private Duration waitLogInterval = DEFAULT_WAIT_LOG_INTERVAL;
 
     private Builder() {}
@@ -454,6 +468,7 @@ public final class RelayConfig {
       debugMode = c.debugMode;
       debugModeFile = c.debugModeFile;
       logDir = c.logDir;
+      logRetentionDays = c.logRetentionDays;
       waitLogInterval = c.waitLogInterval;
     }
 
@@ -646,6 +661,12 @@ public final class RelayConfig {
     /** {@code LOG_DIR}; null = no JSON request log. */
     public Builder logDir(Path dir) {
       this.logDir = dir;
+      return this;
+    }
+
+    /** {@code LOG_RETENTION_DAYS}: zero (keep forever) or more. */
+    public Builder logRetentionDays(int days) {
+      this.logRetentionDays = atLeast("LOG_RETENTION_DAYS", days, 0);
       return this;
     }
 

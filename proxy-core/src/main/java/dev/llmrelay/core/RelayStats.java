@@ -21,6 +21,7 @@ package dev.llmrelay.core;
  * @param inFlight requests holding a permit now
  * @param queued requests waiting for a permit now
  * @param permitsAvailable free permits now
+ * @param requestLogDropped JSON request-log records dropped because the writer fell behind
  */
 public record RelayStats(
     long requests,
@@ -38,4 +39,5 @@ public record RelayStats(
     long attemptConnectErrors,
     int inFlight,
     int queued,
-    int permitsAvailable) {}
+    int permitsAvailable,
+    long requestLogDropped) {}

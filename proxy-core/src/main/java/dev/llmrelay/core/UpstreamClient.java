@@ -37,6 +37,18 @@ public interface UpstreamClient extends AutoCloseable {
   /** The upstream health probe sharing this client's connection pool. */
   UpstreamHealthProbe healthProbe();
 
+  /**
+   * Accounts for a client request the caller refused before starting an exchange (a 413, 400,
+   * 401, 404 or 405 of the servlet adapter), so that stats, metrics and the request log see every
+   * request. Takes no permit and calls no upstream.
+   *
+   * @param requestId the request id
+   * @param method the client's method
+   * @param path the client's path (shortened and sanitised by the caller)
+   * @param error what the client was answered
+   */
+  void recordRejection(String requestId, String method, String path, RelayException error);
+
   /** A consistent-enough snapshot of the counters and gauges. */
   RelayStats stats();
 
@@ -53,6 +65,7 @@ public interface UpstreamClient extends AutoCloseable {
   final class Builder {
     private final RelayConfig config;
     private ExecutorService executor;
+    private final java.util.List<ExchangeListener> listeners = new java.util.ArrayList<>();
 
     private Builder(RelayConfig config) {
       this.config = Objects.requireNonNull(config, "config");
@@ -68,9 +81,18 @@ public interface UpstreamClient extends AutoCloseable {
       return this;
     }
 
+    /**
+     * Adds a listener told about every finished request (metrics, logs); for Micrometer use
+     * {@code new dev.llmrelay.core.metrics.MicrometerMetrics(registry)}.
+     */
+    public Builder listener(ExchangeListener listener) {
+      listeners.add(Objects.requireNonNull(listener, "listener"));
+      return this;
+    }
+
     /** Creates and starts the client (including the heartbeat, when configured). */
     public UpstreamClient build() {
-      return new RealUpstreamClient(config, executor);
+      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners));
     }
   }
 }

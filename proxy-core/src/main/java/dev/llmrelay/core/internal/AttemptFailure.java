@@ -12,12 +12,13 @@ final class AttemptFailure extends RuntimeException {
     /** No response headers within the attempt timeout. */
     TIMEOUT("timeout"),
     /** Headers arrived, then the body went silent past the idle timeout. */
-    IDLE_TIMEOUT("idle timeout"),
+    IDLE_TIMEOUT("idle_timeout"),
     /** The connection could not be made (refused, DNS, TLS). */
-    CONNECT("connect error"),
+    CONNECT("connect_error"),
     /** The connection broke (reset, closed early, truncated body). */
-    BROKEN("connection reset");
+    BROKEN("reset");
 
+    /** The attempt result as the request log and metrics name it. */
     final String reason;
 
     Kind(String reason) {

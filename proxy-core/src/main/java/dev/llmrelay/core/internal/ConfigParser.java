@@ -53,6 +53,7 @@ public final class ConfigParser {
     millis(vars, "HEALTH_CACHE_MILLIS", b::healthCache);
     string(vars, "DEBUG_MODE", v -> b.debugMode(bool("DEBUG_MODE", v)));
     string(vars, "LOG_DIR", v -> b.logDir(Path.of(v)));
+    integer(vars, "LOG_RETENTION_DAYS", b::logRetentionDays);
     return b.build();
   }
 

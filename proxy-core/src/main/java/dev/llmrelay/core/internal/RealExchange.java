@@ -1,13 +1,13 @@
 package dev.llmrelay.core.internal;
 
 import com.fasterxml.jackson.core.JsonGenerator;
-import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.JsonNode;
 import dev.failsafe.Failsafe;
 import dev.failsafe.FailsafeException;
 import dev.failsafe.RetryPolicy;
 import dev.failsafe.TimeoutExceededException;
 import dev.failsafe.function.ContextualSupplier;
+import dev.llmrelay.core.AttemptRecord;
 import dev.llmrelay.core.ClientRequest;
 import dev.llmrelay.core.Endpoint;
 import dev.llmrelay.core.ExchangeResult;
@@ -17,6 +17,7 @@ import dev.llmrelay.core.RelayClosedException;
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.ResponseSink;
+import dev.llmrelay.core.TokenUsage;
 import dev.llmrelay.core.UpstreamBadResponseException;
 import dev.llmrelay.core.UpstreamErrorException;
 import dev.llmrelay.core.UpstreamExchange;
@@ -31,6 +32,7 @@ import java.net.SocketTimeoutException;
 import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -66,7 +68,6 @@ import org.slf4j.LoggerFactory;
  */
 final class RealExchange implements UpstreamExchange {
   static final Logger attemptLog = LoggerFactory.getLogger("dev.llmrelay.attempts");
-  static final Logger requestLog = LoggerFactory.getLogger("dev.llmrelay.requests");
   private static final Logger log = LoggerFactory.getLogger(RealExchange.class);
   private static final MediaType JSON = MediaType.get("application/json");
   private static final int READ_SIZE = 8192;
@@ -90,15 +91,38 @@ final class RealExchange implements UpstreamExchange {
   private volatile dev.failsafe.Call<AttemptResult> failsafeCall;
   private volatile Call upstreamCall;
 
+  /** Where the exchange is, for the client-disconnect metric. */
+  private volatile Phase phase = Phase.QUEUED;
+
   // Written by the exchange thread, read in finish() on the same thread (or before it started).
   private volatile int attempts;
+  private final List<AttemptRecord> trail = new ArrayList<>(2);
   private long queueWaitNanos;
+  private long attemptStartNanos;
   private long headersNanos = -1;
+  private long firstEventNanos = -1;
   private long bytesOut;
   private boolean streamed;
   private Outcome outcome;
   private int status;
+  private String errorCode;
+  private String midStreamCause;
+  private TokenUsage tokens;
   private String lastFailureReason = "";
+
+  /** Phases a client can leave in; names as in the {@code client_disconnects} metric. */
+  enum Phase {
+    QUEUED("queued"),
+    WAITING_HEADERS("waiting_headers"),
+    BACKOFF("backoff"),
+    STREAMING("streaming");
+
+    final String metricName;
+
+    Phase(String metricName) {
+      this.metricName = metricName;
+    }
+  }
 
   RealExchange(RealUpstreamClient client, ClientRequest clientRequest, ResponseSink sink) {
     this.client = client;
@@ -215,6 +239,7 @@ final class RealExchange implements UpstreamExchange {
           return client.backoff().delay(ctx.getAttemptCount(), last == null ? null : last.retryAfter);
         })
         .onRetryScheduled(e -> {
+          phase = Phase.BACKOFF;
           client.recorder().retry();
           debugLine(
               "retrying in {}s after {}",
@@ -250,13 +275,38 @@ final class RealExchange implements UpstreamExchange {
     return upstreamRequest.build();
   }
 
-  /** One attempt, inside the retry policy. Returns a complete response or a committed-ready stream. */
+  /**
+   * One attempt, inside the retry policy: returns a complete response or a stream ready to commit,
+   * and records the attempt's result and duration in the trail whichever way it ends.
+   */
   private AttemptResult attempt(dev.failsafe.ExecutionContext<AttemptResult> ctx, Request upstreamRequest) {
     if (cancelled) {
       throw new CancellationException();
     }
     int n = ctx.getAttemptCount() + 1;
     attempts = n;
+    phase = Phase.WAITING_HEADERS;
+    long started = System.nanoTime();
+    attemptStartNanos = started;
+    headersNanos = -1;
+    firstEventNanos = -1;
+    try {
+      AttemptResult result = sendAttempt(n, upstreamRequest, ctx);
+      trail.add(new AttemptRecord(n, Integer.toString(result.status), Duration.ofNanos(System.nanoTime() - started)));
+      return result;
+    } catch (AttemptFailure f) {
+      trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started)));
+      throw f;
+    } catch (UpstreamBadResponseException bad) {
+      trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started)));
+      throw bad;
+    } catch (RuntimeException other) {
+      trail.add(new AttemptRecord(n, "cancelled", Duration.ofNanos(System.nanoTime() - started)));
+      throw other;
+    }
+  }
+
+  private AttemptResult sendAttempt(int n, Request upstreamRequest, dev.failsafe.ExecutionContext<AttemptResult> ctx) {
     boolean first = n == 1;
     Duration timeout = first ? config.attemptTimeout() : config.retryTimeout();
     debugLine("attempt {}/{} to upstream [timeout {}]", n, config.maxAttempts(), seconds(timeout));
@@ -282,7 +332,7 @@ final class RealExchange implements UpstreamExchange {
       Throwable cause = e.getCause() != null ? e.getCause() : e;
       throw attemptFailed(n, classify(cause, null));
     }
-    headersNanos = System.nanoTime() - startNanos;
+    headersNanos = System.nanoTime() - attemptStartNanos;
     return readAttempt(n, call, upstreamResponse);
   }
 
@@ -314,6 +364,7 @@ final class RealExchange implements UpstreamExchange {
           }
         }
         keepOpen = true;
+        firstEventNanos = System.nanoTime() - attemptStartNanos;
         return AttemptResult.stream(code, headers, upstreamResponse, call, scanner, watchdog);
       }
       Buffer body = new Buffer();
@@ -407,11 +458,17 @@ final class RealExchange implements UpstreamExchange {
     int code = result.status;
     boolean exhausted = result.retryableStatus && result.retry && attempts >= config.maxAttempts();
     Outcome o = outcomeFor(code);
-    if (code >= 400 && !isJson(result.body)) {
+    phase = Phase.STREAMING;
+    if (code >= 400 && !JsonBodies.inspect(result.body).valid()) {
       failBeforeCommit(new UpstreamErrorException(code, result.retryAfter, !exhausted, attempts), o);
       return;
     }
-    if (code >= 200 && code < 300 && isJsonType(result.headers) && !isJson(result.body)) {
+    JsonBodies.Inspection inspection =
+        code >= 200 && code < 300 && isJsonType(result.headers) ? JsonBodies.inspect(result.body) : null;
+    if (inspection != null) {
+      tokens = inspection.usage();
+    }
+    if (inspection != null && !inspection.valid()) {
       failBeforeCommit(
           new UpstreamBadResponseException("The upstream answered HTTP " + code + " with a body that is not valid JSON.", attempts),
           Outcome.BAD_RESPONSE);
@@ -437,6 +494,7 @@ final class RealExchange implements UpstreamExchange {
 
   private void stream(AttemptResult result) throws ClientGone {
     streamed = true;
+    phase = Phase.STREAMING;
     status = result.status;
     SseEventScanner scanner = result.scanner;
     BufferedSource source = result.streamResponse.body().source();
@@ -460,14 +518,15 @@ final class RealExchange implements UpstreamExchange {
         if (scanner.sawFinishReason()) {
           break; // the answer was complete; the transport ended untidily after it
         }
-        midStreamFailure(result, result.watchdog.fired()
+        boolean idle = result.watchdog.fired();
+        midStreamFailure(result, idle ? "idle_timeout" : "reset", idle
             ? "the upstream stream was silent for " + seconds(config.streamIdleTimeout())
             : "the upstream connection broke (" + e.getMessage() + ")");
         return;
       }
       if (r == -1) {
         if (!scanner.sawFinishReason()) {
-          midStreamFailure(result, "the upstream closed the stream before it finished");
+          midStreamFailure(result, "eof", "the upstream closed the stream before it finished");
           return;
         }
         break;
@@ -484,7 +543,7 @@ final class RealExchange implements UpstreamExchange {
         throw new ClientGone(e);
       }
       if (scanner.size() > config.maxResponseBytes()) {
-        midStreamFailure(result, "an upstream event exceeded MAX_RESPONSE_BYTES");
+        midStreamFailure(result, "too_large", "an upstream event exceeded MAX_RESPONSE_BYTES");
         return;
       }
     }
@@ -502,6 +561,14 @@ final class RealExchange implements UpstreamExchange {
       throw new ClientGone(e);
     }
     outcome = Outcome.SUCCESS;
+    streamTokens(scanner);
+  }
+
+  private void streamTokens(SseEventScanner scanner) {
+    byte[] usage = scanner.usagePayload();
+    if (usage != null) {
+      tokens = JsonBodies.inspect(usage).usage();
+    }
   }
 
   private boolean forwardComplete(SseEventScanner scanner) throws IOException {
@@ -516,9 +583,11 @@ final class RealExchange implements UpstreamExchange {
     return true;
   }
 
-  private void midStreamFailure(AttemptResult result, String reason) throws ClientGone {
+  private void midStreamFailure(AttemptResult result, String cause, String reason) throws ClientGone {
     result.abandon(); // close the upstream connection before telling the client
     outcome = Outcome.MIDSTREAM_FAILURE;
+    midStreamCause = cause;
+    streamTokens(result.scanner);
     log.warn(
         "request {}: stream interrupted after {} data events and {} bytes: {}",
         clientRequest.requestId(),
@@ -654,6 +723,7 @@ final class RealExchange implements UpstreamExchange {
   private void failBeforeCommit(RelayException error, Outcome o) {
     outcome = o;
     status = error.status();
+    errorCode = error.code();
     if (cancelled) {
       outcome = Outcome.CLIENT_CANCELLED;
       return;
@@ -674,35 +744,28 @@ final class RealExchange implements UpstreamExchange {
       p.close();
     }
     long totalNanos = System.nanoTime() - startNanos;
-    client.recorder().requestFinished(finalOutcome);
     client.exchangeEnded(this);
     ExchangeResult result =
         new ExchangeResult(
             clientRequest.requestId(),
+            clientRequest.endpoint().method(),
+            clientRequest.endpoint().clientPath(),
+            clientRequest.model(),
+            clientRequest.streamRequested(),
             finalOutcome,
-            finalStatus,
-            attempts,
+            finalOutcome == Outcome.CLIENT_CANCELLED && !streamed ? 0 : finalStatus,
+            finalOutcome == Outcome.CLIENT_CANCELLED ? null : errorCode,
+            trail,
             streamed,
             Duration.ofNanos(queueWaitNanos),
             headersNanos < 0 ? null : Duration.ofNanos(headersNanos),
+            streamed && firstEventNanos >= 0 ? Duration.ofNanos(firstEventNanos) : null,
             Duration.ofNanos(totalNanos),
-            bytesOut);
-    if (requestLog.isInfoEnabled()) {
-      requestLog.info(
-          "request {} {} {} model={} stream={} status={} outcome={} attempts={} wait={}ms headers={}ms total={}ms bytes={}",
-          clientRequest.requestId(),
-          clientRequest.endpoint().method(),
-          clientRequest.endpoint().clientPath(),
-          clientRequest.model(),
-          streamed,
-          finalStatus,
-          finalOutcome.name().toLowerCase(Locale.ROOT),
-          attempts,
-          queueWaitNanos / 1_000_000,
-          headersNanos < 0 ? "-" : Long.toString(headersNanos / 1_000_000),
-          totalNanos / 1_000_000,
-          bytesOut);
-    }
+            bytesOut,
+            tokens,
+            finalOutcome == Outcome.CLIENT_CANCELLED ? phase.metricName : null,
+            finalOutcome == Outcome.MIDSTREAM_FAILURE ? midStreamCause : null);
+    client.exchangeFinished(result);
     completion.complete(result);
   }
 
@@ -739,22 +802,6 @@ final class RealExchange implements UpstreamExchange {
   private static boolean isJsonType(Headers headers) {
     String ct = headers.get("Content-Type");
     return ct != null && ct.toLowerCase(Locale.ROOT).contains("json");
-  }
-
-  /** True when {@code body} is exactly one well-formed JSON value (streamed check, no tree). */
-  static boolean isJson(byte[] body) {
-    if (body.length == 0) {
-      return false;
-    }
-    try (JsonParser p = Json.FACTORY.createParser(body)) {
-      if (p.nextToken() == null) {
-        return false;
-      }
-      p.skipChildren();
-      return p.nextToken() == null;
-    } catch (IOException e) {
-      return false;
-    }
   }
 
   static String seconds(Duration d) {

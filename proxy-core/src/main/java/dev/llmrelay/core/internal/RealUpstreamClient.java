@@ -5,8 +5,12 @@ import dev.failsafe.FailsafeExecutor;
 import dev.failsafe.Timeout;
 import dev.llmrelay.core.ClientRequest;
 import dev.llmrelay.core.Endpoint;
+import dev.llmrelay.core.ExchangeListener;
+import dev.llmrelay.core.ExchangeResult;
+import dev.llmrelay.core.Outcome;
 import dev.llmrelay.core.RelayClosedException;
 import dev.llmrelay.core.RelayConfig;
+import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.RelayStats;
 import dev.llmrelay.core.ResponseSink;
 import dev.llmrelay.core.UpstreamClient;
@@ -15,6 +19,7 @@ import dev.llmrelay.core.UpstreamHealthProbe;
 import java.time.Clock;
 import java.time.Duration;
 import java.util.EnumMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -62,13 +67,16 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final Map<Endpoint, HttpUrl> urls = new EnumMap<>(Endpoint.class);
   private final Set<RealExchange> active = ConcurrentHashMap.newKeySet();
   private final RealHealthProbe healthProbe;
+  private final RequestLog requestLog;
+  private final List<ExchangeListener> listeners;
   private volatile boolean closed;
 
   /**
    * @param config configuration
    * @param executor exchange executor, or null for the default (virtual threads on 21+)
+   * @param listeners told about every finished request
    */
-  public RealUpstreamClient(RelayConfig config, ExecutorService executor) {
+  public RealUpstreamClient(RelayConfig config, ExecutorService executor, List<ExchangeListener> listeners) {
     this.config = Objects.requireNonNull(config, "config");
     this.scheduler = Threads.newScheduler("llmrelay-scheduler");
     this.ownsExecutor = executor == null;
@@ -109,6 +117,12 @@ public final class RealUpstreamClient implements UpstreamClient {
     this.firstAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.attemptTimeout())).with(scheduler);
     this.retryAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.retryTimeout())).with(scheduler);
     this.healthProbe = new RealHealthProbe(config, okHttp, scheduler, clock);
+    this.requestLog =
+        new RequestLog(config.logDir().map(dir -> JsonLinesWriter.daily(dir, config.logRetentionDays())).orElse(null));
+    this.listeners = List.copyOf(listeners);
+    for (ExchangeListener listener : this.listeners) {
+      listener.clientStarted(this);
+    }
     healthProbe.startHeartbeat();
   }
 
@@ -132,8 +146,32 @@ public final class RealUpstreamClient implements UpstreamClient {
   }
 
   @Override
+  public void recordRejection(String requestId, String method, String path, RelayException error) {
+    exchangeFinished(
+        new ExchangeResult(
+            requestId,
+            method,
+            path,
+            null,
+            false,
+            Outcome.REJECTED,
+            error.status(),
+            error.code(),
+            List.of(),
+            false,
+            Duration.ZERO,
+            null,
+            null,
+            Duration.ZERO,
+            0,
+            null,
+            null,
+            null));
+  }
+
+  @Override
   public RelayStats stats() {
-    return stats.snapshot(gate);
+    return stats.snapshot(gate, requestLog.dropped());
   }
 
   @Override
@@ -167,6 +205,7 @@ public final class RealUpstreamClient implements UpstreamClient {
     okHttp.dispatcher().cancelAll();
     okHttp.dispatcher().executorService().shutdown();
     okHttp.connectionPool().evictAll();
+    requestLog.close();
     log.debug("upstream client closed");
   }
 
@@ -228,6 +267,23 @@ public final class RealUpstreamClient implements UpstreamClient {
     active.remove(exchange);
   }
 
+  /** Counts, logs and tells the listeners about one finished request. */
+  void exchangeFinished(ExchangeResult result) {
+    stats.requestFinished(result.outcome());
+    notify(requestLog, result);
+    for (ExchangeListener listener : listeners) {
+      notify(listener, result);
+    }
+  }
+
+  private static void notify(ExchangeListener listener, ExchangeResult result) {
+    try {
+      listener.exchangeFinished(result);
+    } catch (RuntimeException e) {
+      log.warn("exchange listener {} failed", listener.getClass().getName(), e);
+    }
+  }
+
   private static Duration max(Duration a, Duration b) {
     return a.compareTo(b) >= 0 ? a : b;
   }
@@ -244,10 +300,11 @@ public final class RealUpstreamClient implements UpstreamClient {
     public void cancel() {}
 
     @Override
-    public CompletionStage<dev.llmrelay.core.ExchangeResult> completion() {
+    public CompletionStage<ExchangeResult> completion() {
       return CompletableFuture.completedFuture(
-          new dev.llmrelay.core.ExchangeResult(
-              requestId, dev.llmrelay.core.Outcome.REJECTED, 503, 0, false, Duration.ZERO, null, Duration.ZERO, 0));
+          new ExchangeResult(
+              requestId, "", "", null, false, Outcome.REJECTED, 503, "relay_closed", List.of(), false,
+              Duration.ZERO, null, null, Duration.ZERO, 0, null, null, null));
     }
   }
 }

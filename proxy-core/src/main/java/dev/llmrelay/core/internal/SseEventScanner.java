@@ -21,6 +21,7 @@ public final class SseEventScanner {
   private static final byte[] DATA = "data:".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] FINISH = "\"finish_reason\"".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] USAGE = "\"usage\"".getBytes(StandardCharsets.US_ASCII);
   private static final int MAX_REMEMBERED_PAYLOAD = 64 * 1024;
 
   private byte[] buf;
@@ -33,6 +34,7 @@ public final class SseEventScanner {
   private boolean done;
   private boolean finished;
   private byte[] firstDataPayload;
+  private byte[] usagePayload;
   private long dataEvents;
 
   /** @param initialCapacity initial buffer size */
@@ -98,16 +100,25 @@ public final class SseEventScanner {
     if (firstDataPayload == null && to - from <= MAX_REMEMBERED_PAYLOAD) {
       firstDataPayload = Arrays.copyOfRange(buf, from, to);
     }
-    int f = indexOf(from, to, FINISH);
-    if (f >= 0) {
-      int p = f + FINISH.length;
-      while (p < to && (buf[p] == ' ' || buf[p] == ':' || buf[p] == '\t')) {
-        p++;
-      }
-      if (p < to && buf[p] == '"') {
-        finished = true;
-      }
+    if (valueStartsWith(from, to, FINISH, (byte) '"')) {
+      finished = true;
     }
+    if (valueStartsWith(from, to, USAGE, (byte) '{') && to - from <= MAX_REMEMBERED_PAYLOAD) {
+      usagePayload = Arrays.copyOfRange(buf, from, to);
+    }
+  }
+
+  /** True when {@code "name"} occurs in the payload and its value starts with {@code first}. */
+  private boolean valueStartsWith(int from, int to, byte[] name, byte first) {
+    int f = indexOf(from, to, name);
+    if (f < 0) {
+      return false;
+    }
+    int p = f + name.length;
+    while (p < to && (buf[p] == ' ' || buf[p] == ':' || buf[p] == '\t')) {
+      p++;
+    }
+    return p < to && buf[p] == first;
   }
 
   private boolean startsWith(int from, int to, byte[] prefix) {
@@ -168,6 +179,11 @@ public final class SseEventScanner {
   /** The first non-[DONE] data payload, if one was seen and was at most 64 KiB. */
   public byte[] firstDataPayload() {
     return firstDataPayload;
+  }
+
+  /** The last data payload with a non-null {@code usage} object (at most 64 KiB), or null. */
+  public byte[] usagePayload() {
+    return usagePayload;
   }
 
   /** Completed data events so far. */

@@ -41,7 +41,7 @@ public final class StatsRecorder {
   }
 
   /** A snapshot with the gate's gauges. */
-  public RelayStats snapshot(ConcurrencyGate gate) {
+  public RelayStats snapshot(ConcurrencyGate gate, long requestLogDropped) {
     long total = 0;
     for (LongAdder a : outcomes.values()) {
       total += a.sum();
@@ -62,7 +62,8 @@ public final class StatsRecorder {
         attemptConnectErrors.sum(),
         gate.inUse(),
         gate.queued(),
-        gate.availablePermits());
+        gate.availablePermits(),
+        requestLogDropped);
   }
 
   private long count(Outcome o) {

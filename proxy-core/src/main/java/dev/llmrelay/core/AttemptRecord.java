@@ -1,0 +1,36 @@
+package dev.llmrelay.core;
+
+import java.time.Duration;
+import java.util.Objects;
+
+/**
+ * One upstream attempt of an exchange: its number, how it ended and how long it took (from
+ * sending to the end of the attempt: the whole body for JSON, the first event for a stream).
+ * Rendered as {@code 2:200@812ms}. Immutable.
+ *
+ * @param number the attempt number, from 1
+ * @param result {@code 200}, {@code 503}, ... for an HTTP answer, else one of {@code timeout}
+ *     (no headers in time), {@code idle_timeout} (the body went silent), {@code connect_error},
+ *     {@code reset} (the connection broke), {@code bad_response}, {@code cancelled}
+ * @param duration how long the attempt took
+ */
+public record AttemptRecord(int number, String result, Duration duration) {
+  /** Checks the fields. */
+  public AttemptRecord {
+    Objects.requireNonNull(result, "result");
+    Objects.requireNonNull(duration, "duration");
+  }
+
+  /** The retry reason this result stands for: {@code http_5xx}, {@code http_429}, {@code timeout}... */
+  public String retryReason() {
+    if (!result.isEmpty() && Character.isDigit(result.charAt(0))) {
+      return result.startsWith("5") ? "http_5xx" : "http_" + result;
+    }
+    return result;
+  }
+
+  @Override
+  public String toString() {
+    return number + ":" + result + "@" + duration.toMillis() + "ms";
+  }
+}

@@ -1,0 +1,130 @@
+package dev.llmrelay.core.internal;
+
+import com.fasterxml.jackson.core.JsonGenerator;
+import dev.llmrelay.core.AttemptRecord;
+import dev.llmrelay.core.ExchangeListener;
+import dev.llmrelay.core.ExchangeResult;
+import dev.llmrelay.core.TokenUsage;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Locale;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The one line per finished request, on the SLF4J logger {@code dev.llmrelay.requests}, and, with
+ * {@code LOG_DIR} set, the same record as one JSON object per line in daily files. Neither ever
+ * holds a prompt, a completion or a key. Thread-safe.
+ */
+final class RequestLog implements ExchangeListener, AutoCloseable {
+  static final Logger requestLog = LoggerFactory.getLogger("dev.llmrelay.requests");
+
+  private final JsonLinesWriter jsonLines;
+
+  /** @param jsonLines the JSON-lines writer, or null when {@code LOG_DIR} is not set */
+  RequestLog(JsonLinesWriter jsonLines) {
+    this.jsonLines = jsonLines;
+  }
+
+  @Override
+  public void exchangeFinished(ExchangeResult r) {
+    if (requestLog.isInfoEnabled()) {
+      TokenUsage t = r.tokens();
+      requestLog.info(
+          "request {} {} {} model={} stream={} status={} outcome={}{} attempts={} wait={}ms headers={} total={}ms bytes={}{}{}",
+          r.requestId(),
+          r.method(),
+          r.path(),
+          r.model(),
+          r.streamed() || r.streamRequested(),
+          r.status(),
+          r.outcome().name().toLowerCase(Locale.ROOT),
+          r.errorCode() == null ? "" : " code=" + r.errorCode(),
+          r.attemptSummary(),
+          r.queueWait().toMillis(),
+          millis(r.timeToHeaders()),
+          r.total().toMillis(),
+          r.bytesOut(),
+          t == null ? "" : " tokens=" + t.promptTokens() + "/" + t.completionTokens(),
+          r.clientGonePhase() != null
+              ? " client_gone=" + r.clientGonePhase()
+              : r.midStreamCause() != null ? " midstream=" + r.midStreamCause() : "");
+    }
+    if (jsonLines != null) {
+      jsonLines.offer(Instant.now(), toJson(r));
+    }
+  }
+
+  /** Records dropped by the JSON writer because its queue was full. */
+  long dropped() {
+    return jsonLines == null ? 0 : jsonLines.dropped();
+  }
+
+  @Override
+  public void close() {
+    if (jsonLines != null) {
+      jsonLines.close();
+    }
+  }
+
+  private static String millis(Duration d) {
+    return d == null ? "-" : d.toMillis() + "ms";
+  }
+
+  /** The JSON record of one request, without a trailing newline. */
+  static byte[] toJson(ExchangeResult r) {
+    ByteArrayOutputStream out = new ByteArrayOutputStream(512);
+    try (JsonGenerator json = Json.FACTORY.createGenerator(out)) {
+      json.writeStartObject();
+      json.writeStringField("ts", Instant.now().toString());
+      json.writeStringField("request_id", r.requestId());
+      json.writeStringField("method", r.method());
+      json.writeStringField("path", r.path());
+      json.writeStringField("model", r.model());
+      json.writeBooleanField("stream", r.streamed() || r.streamRequested());
+      json.writeNumberField("status", r.status());
+      json.writeStringField("outcome", r.outcome().name().toLowerCase(Locale.ROOT));
+      json.writeStringField("error_code", r.errorCode());
+      json.writeNumberField("attempts", r.attempts());
+      json.writeArrayFieldStart("attempt_trail");
+      for (AttemptRecord a : r.attemptTrail()) {
+        json.writeStartObject();
+        json.writeNumberField("n", a.number());
+        json.writeStringField("result", a.result());
+        json.writeNumberField("ms", a.duration().toMillis());
+        json.writeEndObject();
+      }
+      json.writeEndArray();
+      json.writeNumberField("queue_wait_ms", r.queueWait().toMillis());
+      writeMillis(json, "time_to_headers_ms", r.timeToHeaders());
+      writeMillis(json, "time_to_first_event_ms", r.timeToFirstEvent());
+      json.writeNumberField("total_ms", r.total().toMillis());
+      json.writeNumberField("bytes_out", r.bytesOut());
+      if (r.tokens() == null) {
+        json.writeNullField("tokens");
+      } else {
+        json.writeObjectFieldStart("tokens");
+        json.writeNumberField("prompt", r.tokens().promptTokens());
+        json.writeNumberField("completion", r.tokens().completionTokens());
+        json.writeNumberField("total", r.tokens().totalTokens());
+        json.writeEndObject();
+      }
+      json.writeStringField("client_gone_phase", r.clientGonePhase());
+      json.writeStringField("midstream_cause", r.midStreamCause());
+      json.writeEndObject();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+    return out.toByteArray();
+  }
+
+  private static void writeMillis(JsonGenerator json, String name, Duration d) throws IOException {
+    if (d == null) {
+      json.writeNullField(name);
+    } else {
+      json.writeNumberField(name, d.toMillis());
+    }
+  }
+}

@@ -1,0 +1,218 @@
+package dev.llmrelay.core.metrics;
+
+import dev.llmrelay.core.AttemptRecord;
+import dev.llmrelay.core.ExchangeListener;
+import dev.llmrelay.core.ExchangeResult;
+import dev.llmrelay.core.HealthReport;
+import dev.llmrelay.core.Outcome;
+import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.internal.RealUpstreamClient;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.Timer;
+import io.micrometer.core.instrument.binder.okhttp3.OkHttpConnectionPoolMetrics;
+import java.time.Duration;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * Publishes the relay's meters to a Micrometer {@link MeterRegistry}. Register it when building
+ * the client: {@code UpstreamClient.builder(config).listener(new MicrometerMetrics(registry))}.
+ * Without it the relay touches no Micrometer class (Micrometer is an optional dependency).
+ *
+ * <p>Names follow Prometheus conventions once rendered by a Prometheus registry, and every tag
+ * has a small, fixed set of values (never a model id or a raw status):
+ *
+ * <ul>
+ *   <li>{@code llmrelay_requests_total{outcome,stream}}: outcome is {@code success}, {@code
+ *       upstream_4xx}, {@code upstream_5xx}, {@code timeout}, {@code unreachable}, {@code
+ *       bad_response}, {@code rejected}, {@code client_cancelled}, {@code midstream_failure}
+ *   <li>{@code llmrelay_upstream_attempts_total{result}}: {@code success}, {@code http_4xx},
+ *       {@code http_429}, {@code http_5xx}, {@code timeout}, {@code idle_timeout}, {@code
+ *       connect_error}, {@code reset}, {@code bad_response}, {@code cancelled}
+ *   <li>{@code llmrelay_retries_total{reason}}, {@code llmrelay_rejected_total{reason}}, {@code
+ *       llmrelay_client_disconnects_total{phase}}, {@code llmrelay_midstream_failures_total{cause}},
+ *       {@code llmrelay_tokens_total{kind}}, {@code llmrelay_request_log_dropped_total}
+ *   <li>histograms {@code llmrelay_request_duration_seconds}, {@code
+ *       llmrelay_upstream_time_to_headers_seconds}, {@code
+ *       llmrelay_stream_time_to_first_event_seconds}, {@code llmrelay_queue_wait_seconds}
+ *   <li>gauges {@code llmrelay_inflight_requests}, {@code llmrelay_permits_available}, {@code
+ *       llmrelay_queued_requests}, {@code llmrelay_upstream_up} (1 reachable, 0 not, NaN before
+ *       the first probe)
+ *   <li>the upstream connection pool ({@code okhttp_pool_*}).
+ * </ul>
+ *
+ * <p>Thread-safe; recording is a few counter increments and timer updates per request.
+ */
+public final class MicrometerMetrics implements ExchangeListener {
+  /** The outcome tag values, one per {@link Outcome}. */
+  public static final List<String> OUTCOMES =
+      java.util.Arrays.stream(Outcome.values()).map(o -> o.name().toLowerCase(Locale.ROOT)).toList();
+  /** The attempt result tag values. */
+  public static final List<String> ATTEMPT_RESULTS =
+      List.of("success", "http_4xx", "http_429", "http_5xx", "timeout", "idle_timeout", "connect_error", "reset", "bad_response", "cancelled");
+  /** The retry reason tag values. */
+  public static final List<String> RETRY_REASONS =
+      List.of("http_5xx", "http_429", "http_408", "timeout", "idle_timeout", "connect_error", "reset");
+  /** The rejection reason tag values. */
+  public static final List<String> REJECT_REASONS =
+      List.of("concurrency_limit", "queue_full", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed");
+  /** The client disconnect phase tag values. */
+  public static final List<String> DISCONNECT_PHASES = List.of("queued", "backoff", "waiting_headers", "streaming");
+  /** The mid-stream failure cause tag values. */
+  public static final List<String> MIDSTREAM_CAUSES = List.of("idle_timeout", "reset", "eof", "too_large");
+
+  private static final Duration MIN_EXPECTED = Duration.ofMillis(1);
+  private static final Duration MAX_EXPECTED = Duration.ofMinutes(10);
+
+  private final MeterRegistry registry;
+  private final Map<Outcome, Counter> requestsStreamed = new EnumMap<>(Outcome.class);
+  private final Map<Outcome, Counter> requestsPlain = new EnumMap<>(Outcome.class);
+  private final Map<String, Counter> attempts;
+  private final Map<String, Counter> retries;
+  private final Map<String, Counter> rejected;
+  private final Map<String, Counter> disconnects;
+  private final Map<String, Counter> midStream;
+  private final Counter promptTokens;
+  private final Counter completionTokens;
+  private final Timer requestDuration;
+  private final Timer timeToHeaders;
+  private final Timer timeToFirstEvent;
+  private final Timer queueWait;
+
+  /**
+   * Creates every counter and histogram at once (so dashboards show zeros, not gaps); gauges are
+   * bound when the client starts.
+   */
+  public MicrometerMetrics(MeterRegistry registry) {
+    this.registry = registry;
+    for (Outcome o : Outcome.values()) {
+      String tag = o.name().toLowerCase(Locale.ROOT);
+      requestsStreamed.put(o, counter("llmrelay.requests", "Client requests by how they ended", "outcome", tag, "stream", "true"));
+      requestsPlain.put(o, counter("llmrelay.requests", "Client requests by how they ended", "outcome", tag, "stream", "false"));
+    }
+    attempts = counters("llmrelay.upstream.attempts", "Upstream attempts by result", "result", ATTEMPT_RESULTS);
+    retries = counters("llmrelay.retries", "Retries by the failure that caused them", "reason", RETRY_REASONS);
+    rejected = counters("llmrelay.rejected", "Requests refused without an upstream attempt", "reason", REJECT_REASONS);
+    disconnects = counters("llmrelay.client.disconnects", "Clients that went away, by phase", "phase", DISCONNECT_PHASES);
+    midStream = counters("llmrelay.midstream.failures", "Streams broken after the commit point", "cause", MIDSTREAM_CAUSES);
+    promptTokens = counter("llmrelay.tokens", "Tokens reported by the upstream", "kind", "prompt");
+    completionTokens = counter("llmrelay.tokens", "Tokens reported by the upstream", "kind", "completion");
+    requestDuration = timer("llmrelay.request.duration", "Client request duration, queue wait included");
+    timeToHeaders = timer("llmrelay.upstream.time.to.headers", "Final attempt: send to response headers");
+    timeToFirstEvent = timer("llmrelay.stream.time.to.first.event", "Final attempt of a stream: send to first data event");
+    queueWait = timer("llmrelay.queue.wait", "Time waiting for a concurrency permit");
+  }
+
+  @Override
+  public void clientStarted(UpstreamClient client) {
+    Gauge.builder("llmrelay.inflight.requests", client, c -> c.stats().inFlight())
+        .description("Requests holding a permit")
+        .register(registry);
+    Gauge.builder("llmrelay.permits.available", client, c -> c.stats().permitsAvailable())
+        .description("Free concurrency permits")
+        .register(registry);
+    Gauge.builder("llmrelay.queued.requests", client, c -> c.stats().queued())
+        .description("Requests waiting for a permit")
+        .register(registry);
+    Gauge.builder("llmrelay.upstream.up", client, MicrometerMetrics::upstreamUp)
+        .description("1 when the last upstream probe succeeded, 0 when it failed")
+        .register(registry);
+    FunctionCounter.builder("llmrelay.request.log.dropped", client, c -> c.stats().requestLogDropped())
+        .description("JSON request-log records dropped because the writer fell behind")
+        .register(registry);
+    if (client instanceof RealUpstreamClient real) {
+      new OkHttpConnectionPoolMetrics(real.okHttp().connectionPool(), "okhttp.pool", Tags.of("client", "llmrelay"))
+          .bindTo(registry);
+    }
+  }
+
+  private static double upstreamUp(UpstreamClient client) {
+    return client.healthProbe().lastReport().map(r -> r.upstream() == HealthReport.State.REACHABLE ? 1.0 : 0.0).orElse(Double.NaN);
+  }
+
+  @Override
+  public void exchangeFinished(ExchangeResult r) {
+    (r.streamed() || r.streamRequested() ? requestsStreamed : requestsPlain).get(r.outcome()).increment();
+    List<AttemptRecord> trail = r.attemptTrail();
+    for (int i = 0; i < trail.size(); i++) {
+      AttemptRecord a = trail.get(i);
+      increment(attempts, attemptResult(a.result()));
+      if (i < trail.size() - 1) {
+        increment(retries, a.retryReason());
+      }
+    }
+    if (r.outcome() == Outcome.REJECTED && r.errorCode() != null) {
+      increment(rejected, r.errorCode());
+    }
+    if (r.clientGonePhase() != null) {
+      increment(disconnects, r.clientGonePhase());
+    }
+    if (r.midStreamCause() != null) {
+      increment(midStream, r.midStreamCause());
+    }
+    if (r.tokens() != null) {
+      promptTokens.increment(r.tokens().promptTokens());
+      completionTokens.increment(r.tokens().completionTokens());
+    }
+    if (r.outcome() != Outcome.REJECTED || !r.queueWait().isZero()) {
+      queueWait.record(r.queueWait());
+    }
+    requestDuration.record(r.total());
+    if (r.timeToHeaders() != null) {
+      timeToHeaders.record(r.timeToHeaders());
+    }
+    if (r.timeToFirstEvent() != null) {
+      timeToFirstEvent.record(r.timeToFirstEvent());
+    }
+  }
+
+  /** Buckets an attempt result into the bounded tag values. */
+  static String attemptResult(String result) {
+    if (!result.isEmpty() && Character.isDigit(result.charAt(0))) {
+      if (result.equals("429")) {
+        return "http_429";
+      }
+      return switch (result.charAt(0)) {
+        case '5' -> "http_5xx";
+        case '4' -> "http_4xx";
+        default -> "success";
+      };
+    }
+    return result;
+  }
+
+  private void increment(Map<String, Counter> counters, String tag) {
+    Counter c = counters.get(tag);
+    if (c != null) {
+      c.increment();
+    }
+  }
+
+  private Map<String, Counter> counters(String name, String description, String tag, List<String> values) {
+    Map<String, Counter> map = new ConcurrentHashMap<>();
+    for (String v : values) {
+      map.put(v, counter(name, description, tag, v));
+    }
+    return Map.copyOf(map);
+  }
+
+  private Counter counter(String name, String description, String... tags) {
+    return Counter.builder(name).description(description).tags(tags).register(registry);
+  }
+
+  private Timer timer(String name, String description) {
+    return Timer.builder(name)
+        .description(description)
+        .publishPercentileHistogram()
+        .minimumExpectedValue(MIN_EXPECTED)
+        .maximumExpectedValue(MAX_EXPECTED)
+        .register(registry);
+  }
+}
