@@ -63,7 +63,6 @@ import org.slf4j.LoggerFactory;
 public final class RelayServlet extends HttpServlet {
   private static final long serialVersionUID = 1L;
   private static final Logger log = LoggerFactory.getLogger(RelayServlet.class);
-  private static final Logger requestLog = LoggerFactory.getLogger("dev.llmrelay.requests");
   private static final int PATH_LOG_LENGTH = 200;
 
   private transient volatile UpstreamClient client;
@@ -200,18 +199,16 @@ public final class RelayServlet extends HttpServlet {
     }
   }
 
-  /** Answers a request the relay refuses before any upstream work, and logs its one line. */
-  private static void reject(
+  /**
+   * Answers a request the relay refuses before any upstream work, and accounts for it in the
+   * client's stats, metrics and request log (one line per request, like every other request).
+   */
+  private void reject(
       HttpServletResponse clientResponse, RelayException rejected, String requestId, String method, String path)
       throws IOException {
-    if (requestLog.isInfoEnabled() || requestLog.isDebugEnabled()) {
-      String line = "request {} {} {} status={} outcome=rejected code={} attempts=0";
-      Object[] args = {requestId, LogSafe.text(method, 20), LogSafe.text(path, PATH_LOG_LENGTH), rejected.status(), rejected.code()};
-      if (rejected.status() == 404 || rejected.status() == 405) {
-        requestLog.debug(line, args); // scanners probe paths all day; do not fill the log with them
-      } else {
-        requestLog.info(line, args);
-      }
+    UpstreamClient c = client;
+    if (c != null) {
+      c.recordRejection(requestId, LogSafe.text(method, 20), LogSafe.text(path, PATH_LOG_LENGTH), rejected);
     }
     ErrorResponses.write(clientResponse, rejected, requestId);
   }

@@ -158,6 +158,9 @@ class RelayServletAsyncTest {
     }
 
     @Override
+    public void recordRejection(String requestId, String method, String path, dev.llmrelay.core.RelayException error) {}
+
+    @Override
     public RelayStats stats() {
       throw new UnsupportedOperationException();
     }
