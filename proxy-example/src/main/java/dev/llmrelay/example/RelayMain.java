@@ -3,10 +3,23 @@ package dev.llmrelay.example;
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.internal.Threads;
+import dev.llmrelay.core.metrics.MicrometerMetrics;
 import dev.llmrelay.example.simulate.SimulatedUpstream;
 import dev.llmrelay.example.simulate.SimulatorConfig;
 import dev.llmrelay.servlet.HealthServlet;
 import dev.llmrelay.servlet.RelayServlet;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.core.instrument.binder.jetty.JettyConnectionMetrics;
+import io.micrometer.core.instrument.binder.jetty.JettyServerThreadPoolMetrics;
+import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
+import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import io.micrometer.core.instrument.binder.system.FileDescriptorMetrics;
+import io.micrometer.core.instrument.binder.system.ProcessorMetrics;
+import io.micrometer.core.instrument.binder.system.UptimeMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.nio.file.Path;
@@ -26,8 +39,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The runnable llmrelay: reads {@link RelayConfig} from the environment and a {@code .env} file in
- * the working directory, starts Jetty 12 on {@code RELAY_HOST:RELAY_PORT} and mounts the relay and
- * health servlets. {@code --simulate} (or {@code UPSTREAM_BASE_URL=simulate}) starts an in-process
+ * the working directory, starts Jetty 12 on {@code RELAY_HOST:RELAY_PORT} and mounts the relay, the
+ * health servlets and {@code GET /metrics} (Prometheus text: the relay's meters, the upstream
+ * connection pool, Jetty and the JVM). {@code --simulate} (or {@code UPSTREAM_BASE_URL=simulate}) starts an in-process
  * OpenAI-compatible upstream first, so the proxy runs with no key and no network.
  *
  * <p>On SIGTERM or Ctrl-C it stops accepting, lets in-flight requests finish for at most {@code
@@ -148,7 +162,9 @@ public final class RelayMain {
 
   private static RunningRelay launch(RelayConfig config, Duration shutdownTimeout, AutoCloseable simulator)
       throws Exception {
-    UpstreamClient client = UpstreamClient.create(config);
+    PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    bindJvmMetrics(registry);
+    UpstreamClient client = UpstreamClient.builder(config).listener(new MicrometerMetrics(registry)).build();
     QueuedThreadPool threads = new QueuedThreadPool(200, 8);
     threads.setName("llmrelay-http");
     if (Threads.virtualThreadsAvailable()) {
@@ -162,6 +178,8 @@ public final class RelayMain {
     // Longer than any legal silence: the relay owns every timeout, the connector must not fire first.
     connector.setIdleTimeout(connectorIdleTimeout(config).toMillis());
     server.addConnector(connector);
+    new JettyServerThreadPoolMetrics(threads, Tags.empty()).bindTo(registry);
+    JettyConnectionMetrics.addToAllConnectors(server, registry);
 
     ServletContextHandler context = new ServletContextHandler("/");
     ServletHolder relay = new ServletHolder("relay", new RelayServlet(client));
@@ -171,6 +189,7 @@ public final class RelayMain {
     health.setAsyncSupported(true);
     context.addServlet(health, "/health");
     context.addServlet(health, "/health/upstream");
+    context.addServlet(new ServletHolder("metrics", new MetricsServlet(registry)), "/metrics");
 
     server.setHandler(new GracefulHandler(context));
     server.setStopTimeout(shutdownTimeout.toMillis());
@@ -191,6 +210,16 @@ public final class RelayMain {
         config.upstreamBaseUrl());
     log.info("effective configuration: {}", config);
     return running;
+  }
+
+  private static void bindJvmMetrics(PrometheusMeterRegistry registry) {
+    new ClassLoaderMetrics().bindTo(registry);
+    new JvmMemoryMetrics().bindTo(registry);
+    new JvmGcMetrics().bindTo(registry); // lives as long as the process
+    new JvmThreadMetrics().bindTo(registry);
+    new ProcessorMetrics().bindTo(registry);
+    new UptimeMetrics().bindTo(registry);
+    new FileDescriptorMetrics().bindTo(registry);
   }
 
   static Duration connectorIdleTimeout(RelayConfig config) {
