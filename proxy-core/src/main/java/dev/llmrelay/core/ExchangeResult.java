@@ -30,7 +30,7 @@ import java.util.stream.Collectors;
  * @param clientGonePhase for {@link Outcome#CLIENT_CANCELLED}: {@code queued}, {@code backoff},
  *     {@code waiting_headers} or {@code streaming}; else null
  * @param midStreamCause for {@link Outcome#MIDSTREAM_FAILURE}: {@code idle_timeout}, {@code
- *     reset}, {@code eof} or {@code too_large}; else null
+ *     reset}, {@code eof}, {@code too_large} or {@code shutdown}; else null
  */
 public record ExchangeResult(
     String requestId,

@@ -105,17 +105,47 @@ class CancellationTest {
   }
 
   @Test
-  void closingTheClientCancelsRunningExchanges() throws Exception {
-    server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
-    RealUpstreamClient client = (RealUpstreamClient) UpstreamClient.create(fast(server).attemptTimeout(Duration.ofSeconds(5)).build());
-    UpstreamExchange exchange = client.start(chat("c1"), new RecordingSink());
-    server.takeRequest(5, TimeUnit.SECONDS);
+  void closingTheClientAnswersWaitingRequests503RelayClosedAndEndsStreamsWithAnInBandError() throws Exception {
+    // Given one request waiting for headers, one streaming, and one queued behind them
+    server.setDispatcher(new mockwebserver3.Dispatcher() {
+      @Override
+      public MockResponse dispatch(mockwebserver3.RecordedRequest request) {
+        if (request.getHeaders().get("X-Request-Id").equals("streaming")) {
+          return new Sse().send(chunk(0, "a")).keepAlive(50, 8000).response();
+        }
+        return new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build();
+      }
+    });
+    RealUpstreamClient client = (RealUpstreamClient) UpstreamClient.create(fast(server)
+        .attemptTimeout(Duration.ofSeconds(5)).streamIdleTimeout(Duration.ofSeconds(5))
+        .maxConcurrentRequests(2).maxWait(Duration.ofSeconds(5)).build());
+    RecordingSink waiting = new RecordingSink();
+    UpstreamExchange waitingExchange = client.start(chat("waiting"), waiting);
+    RecordingSink streaming = new RecordingSink();
+    UpstreamExchange streamingExchange = client.start(chat("streaming"), streaming);
+    await().until(() -> streaming.body().contains("\"a\""));
+    RecordingSink queued = new RecordingSink();
+    UpstreamExchange queuedExchange = client.start(chat("queued"), queued);
+    await().until(() -> client.gate().queued() == 1);
 
+    // When the client closes
     client.close();
 
-    assertThat(exchange.completion().toCompletableFuture().get(3, TimeUnit.SECONDS).outcome()).isEqualTo(Outcome.CLIENT_CANCELLED);
+    // Then nobody is left hanging, and nothing looks like a success
+    assertThat(waitingExchange.completion().toCompletableFuture().get(3, TimeUnit.SECONDS).outcome()).isEqualTo(Outcome.REJECTED);
+    assertThat(waiting.failure).isInstanceOf(RelayClosedException.class);
+    assertThat(waiting.failure.status()).isEqualTo(503);
+    assertThat(queuedExchange.completion().toCompletableFuture().get(3, TimeUnit.SECONDS).outcome()).isEqualTo(Outcome.REJECTED);
+    assertThat(queued.failure).isInstanceOf(RelayClosedException.class);
+    ExchangeResult streamed = streamingExchange.completion().toCompletableFuture().get(3, TimeUnit.SECONDS);
+    assertThat(streamed.outcome()).isEqualTo(Outcome.MIDSTREAM_FAILURE);
+    assertThat(streamed.midStreamCause()).isEqualTo("shutdown");
+    assertThat(streaming.body()).contains("upstream_stream_interrupted").contains("shutting down").doesNotContain("[DONE]");
+    assertThat(streaming.completed).isTrue();
+    assertThat(client.gate().availablePermits()).isEqualTo(2);
+
     RecordingSink late = new RecordingSink();
-    client.start(chat("c2"), late);
+    client.start(chat("late"), late);
     assertThat(late.failure).as("a closed client takes no new exchange").isInstanceOf(RelayClosedException.class);
   }
 }

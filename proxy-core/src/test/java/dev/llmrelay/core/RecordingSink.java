@@ -10,7 +10,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /** A {@link ResponseSink} that records what the client would have received, with timings. */
-public final class RecordingSink implements ResponseSink {
+public class RecordingSink implements ResponseSink {
   /** One body write, with when it happened. */
   public record Write(long nanos, String text) {}
 

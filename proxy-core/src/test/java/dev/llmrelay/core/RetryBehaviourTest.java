@@ -402,4 +402,33 @@ class RetryBehaviourTest {
     assertThat(upstreamRequest.getTarget()).isEqualTo("/v1/models");
     assertThat(sink.body()).isEqualTo("{\"data\":[]}");
   }
+
+  @Test
+  void exhaustedRetriesEndingOnALongRetryAfterStillSayShouldRetryFalse() throws Exception {
+    server.enqueue(json(502, "{\"error\":{}}"));
+    server.enqueue(json(502, "{\"error\":{}}"));
+    server.enqueue(new MockResponse.Builder().code(503).setHeader("Retry-After", "120")
+        .setHeader("Content-Type", "application/json").body("{\"error\":{}}").build());
+    RealUpstreamClient client = leaks.client(fast(server).build());
+
+    RecordingSink sink = new RecordingSink();
+    client.start(chat("x1"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(sink.status).isEqualTo(503);
+    assertThat(sink.header("X-Relay-Attempts")).isEqualTo("3");
+    assertThat(sink.header("x-should-retry")).as("the proxy already spent every attempt").isEqualTo("false");
+  }
+
+  @Test
+  void theUpstreamsOwnShouldRetryHeaderPassesThroughWhenTheProxySetsNone() throws Exception {
+    server.enqueue(new MockResponse.Builder().code(409).setHeader("x-should-retry", "true")
+        .setHeader("Content-Type", "application/json").body("{\"error\":{}}").build());
+    RealUpstreamClient client = leaks.client(fast(server).build());
+
+    RecordingSink sink = new RecordingSink();
+    client.start(chat("x2"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(sink.status).isEqualTo(409);
+    assertThat(sink.header("x-should-retry")).isEqualTo("true");
+  }
 }

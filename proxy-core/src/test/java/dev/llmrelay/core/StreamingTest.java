@@ -208,4 +208,76 @@ class StreamingTest {
     assertThat(sink.status).isEqualTo(200);
     assertThat(sink.body()).isEqualTo(chunk(0, "ok") + DONE);
   }
+
+  @Test
+  void finishedStreamsGiveTheirConnectionBackToThePool() throws Exception {
+    for (int i = 0; i < 3; i++) {
+      server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
+          .body(chunk(0, "a") + finish() + DONE).build());
+    }
+    RealUpstreamClient client = leaks.client(fast(server).build());
+
+    for (int i = 0; i < 3; i++) {
+      client.start(streamRequest("pool" + i), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+    }
+
+    assertThat(server.takeRequest().getConnectionIndex()).isZero();
+    assertThat(server.takeRequest().getConnectionIndex()).as("second stream on the same connection").isZero();
+    assertThat(server.takeRequest().getConnectionIndex()).as("third stream on the same connection").isZero();
+  }
+
+  @Test
+  void aSlowClientIsNotMistakenForASilentUpstream() throws Exception {
+    Sse sse = new Sse();
+    for (int i = 0; i < 10; i++) {
+      sse.send(chunk(i, "t")).pause(100);
+    }
+    server.enqueue(sse.send(finish()).send(DONE).response());
+    RealUpstreamClient client = leaks.client(fast(server).build()); // idle timeout 400 ms
+
+    RecordingSink slow = new RecordingSink() {
+      private int writes;
+
+      @Override
+      public synchronized void onBody(byte[] buffer, int offset, int length) throws java.io.IOException {
+        if (writes++ == 1) {
+          try {
+            Thread.sleep(900); // the client reads slowly for longer than the idle timeout
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+        }
+        super.onBody(buffer, offset, length);
+      }
+    };
+    ExchangeResult result = client.start(streamRequest("slow"), slow).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(result.outcome()).isEqualTo(Outcome.SUCCESS);
+    assertThat(slow.body()).endsWith(DONE);
+  }
+
+  @Test
+  void doneIsForwardedOnlyWithItsBlankLine() throws Exception {
+    server.enqueue(new Sse().send(chunk(0, "a")).send(finish()).send("data: [DONE]\n").pause(200).send("\n").pause(2000).response());
+    RealUpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
+
+    RecordingSink sink = new RecordingSink();
+    client.start(streamRequest("done-split"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(sink.body()).endsWith("data: [DONE]\n\n");
+  }
+
+  @Test
+  void aFinishedStreamWhoseUpstreamOmitsTheLastBlankLineIsTerminatedForTheClient() throws Exception {
+    server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
+        .body(chunk(0, "a") + finish() + "data: [DONE]\n")
+        .onResponseEnd(new mockwebserver3.SocketEffect.CloseSocket(true, false, false)).build());
+    RealUpstreamClient client = leaks.client(fast(server).build());
+
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = client.start(streamRequest("no-blank"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(result.outcome()).isEqualTo(Outcome.SUCCESS);
+    assertThat(sink.body()).isEqualTo(chunk(0, "a") + finish() + DONE);
+  }
 }

@@ -2,10 +2,12 @@ package dev.llmrelay.core.internal;
 
 import dev.llmrelay.core.ConcurrencyLimitException;
 import dev.llmrelay.core.QueueFullException;
+import dev.llmrelay.core.RelayClosedException;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
@@ -37,6 +39,7 @@ public final class ConcurrencyGate implements AutoCloseable {
   private final ArrayDeque<Waiter> waiters = new ArrayDeque<>();
   private final ScheduledFuture<?> waitLogTask;
   private int available;
+  private boolean closed;
 
   /**
    * @param maxPermits permits
@@ -74,6 +77,10 @@ public final class ConcurrencyGate implements AutoCloseable {
     CompletableFuture<Permit> future = new CompletableFuture<>();
     Waiter waiter;
     synchronized (this) {
+      if (closed) {
+        future.completeExceptionally(new RelayClosedException());
+        return future;
+      }
       if (available > 0 && waiters.isEmpty()) {
         available--;
         future.complete(new Permit());
@@ -94,8 +101,15 @@ public final class ConcurrencyGate implements AutoCloseable {
       future.completeExceptionally(new ConcurrencyLimitException(Duration.ZERO, retryAfter));
       return future;
     }
-    waiter.timeoutTask =
-        scheduler.schedule(() -> expire(waiter), maxWait.toNanos(), TimeUnit.NANOSECONDS);
+    try {
+      waiter.timeoutTask =
+          scheduler.schedule(() -> expire(waiter), maxWait.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (RejectedExecutionException schedulerStopped) {
+      if (leave(waiter)) {
+        future.completeExceptionally(new RelayClosedException());
+      }
+      return future;
+    }
     future.whenComplete((permit, error) -> {
       if (future.isCancelled()) {
         leave(waiter);
@@ -191,9 +205,12 @@ public final class ConcurrencyGate implements AutoCloseable {
     }
   }
 
-  /** Stops the wait log and fails every waiter with a concurrency-limit error. */
+  /** Stops the wait log, fails every waiter with {@link RelayClosedException} and takes no new one. */
   @Override
   public void close() {
+    synchronized (this) {
+      closed = true;
+    }
     waitLogTask.cancel(false);
     while (true) {
       Waiter w;
@@ -206,8 +223,7 @@ public final class ConcurrencyGate implements AutoCloseable {
       if (w.timeoutTask != null) {
         w.timeoutTask.cancel(false);
       }
-      w.future.completeExceptionally(
-          new ConcurrencyLimitException(Duration.ofNanos(System.nanoTime() - w.enqueuedNanos), retryAfter));
+      w.future.completeExceptionally(new RelayClosedException());
     }
   }
 

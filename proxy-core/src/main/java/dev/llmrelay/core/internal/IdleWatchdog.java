@@ -20,6 +20,7 @@ public final class IdleWatchdog implements AutoCloseable {
   private volatile long lastActivity;
   private volatile boolean fired;
   private volatile boolean closed;
+  private volatile boolean paused;
   private volatile ScheduledFuture<?> task;
 
   /**
@@ -42,26 +43,45 @@ public final class IdleWatchdog implements AutoCloseable {
     lastActivity = System.nanoTime();
   }
 
+  /**
+   * Stops counting while the relay writes to its client: a slow client is the container's
+   * business, not upstream silence. {@link #resume()} starts a fresh idle period.
+   */
+  public void pause() {
+    paused = true;
+  }
+
+  /** Counts again from now. */
+  public void resume() {
+    lastActivity = System.nanoTime();
+    paused = false;
+  }
+
   /** True when the watchdog cancelled the call. */
   public boolean fired() {
     return fired;
   }
 
-  private void check() {
+  private synchronized void check() {
     if (closed) {
       return;
     }
-    long silent = System.nanoTime() - lastActivity;
+    long silent = paused ? 0 : System.nanoTime() - lastActivity;
     if (silent >= idleNanos) {
       fired = true;
       call.cancel();
     } else {
-      task = scheduler.schedule(this::check, idleNanos - silent, TimeUnit.NANOSECONDS);
+      try {
+        task = scheduler.schedule(this::check, idleNanos - silent, TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+        closed = true;
+      }
     }
   }
 
+  /** Stops watching; no check runs (or is rescheduled) afterwards. */
   @Override
-  public void close() {
+  public synchronized void close() {
     closed = true;
     ScheduledFuture<?> t = task;
     if (t != null) {

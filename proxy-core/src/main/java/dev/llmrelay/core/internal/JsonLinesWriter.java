@@ -115,7 +115,7 @@ final class JsonLinesWriter implements AutoCloseable {
   private void write(Entry e) {
     try {
       sink.write(e.day, e.record);
-    } catch (IOException ex) {
+    } catch (IOException | RuntimeException ex) {
       dropped.increment();
       log.warn("writing the request log failed: {}", ex.toString());
     }
@@ -144,6 +144,10 @@ final class JsonLinesWriter implements AutoCloseable {
       thread.join(2000);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    }
+    // Records that raced in after the stop marker are counted, never silently lost.
+    while (queue.poll() != null) {
+      dropped.increment();
     }
   }
 

@@ -41,8 +41,8 @@ import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLException;
 import okhttp3.Call;
 import okhttp3.Headers;
@@ -75,7 +75,7 @@ final class RealExchange implements UpstreamExchange {
   private static final Set<String> NOT_FORWARDED_UP = Set.of("accept-encoding", "x-request-id");
   /** Upstream headers the relay replaces. */
   private static final Set<String> NOT_FORWARDED_DOWN =
-      Set.of("x-should-retry", "x-relay-attempts", "x-request-id", "content-encoding");
+      Set.of("x-relay-attempts", "x-request-id", "content-encoding");
 
   private final RealUpstreamClient client;
   private final RelayConfig config;
@@ -85,7 +85,11 @@ final class RealExchange implements UpstreamExchange {
   private final CompletableFuture<ExchangeResult> completion = new CompletableFuture<>();
   private final AtomicBoolean finished = new AtomicBoolean();
 
+  /** The caller cancelled (the client went away): the sink gets no further call. */
   private volatile boolean cancelled;
+  /** The client is closing: stop, but still tell the client (503 relay_closed or an in-band error). */
+  private volatile boolean aborting;
+  private volatile Thread runner;
   private volatile CompletableFuture<ConcurrencyGate.Permit> permitFuture;
   private volatile ConcurrencyGate.Permit permit;
   private volatile dev.failsafe.Call<AttemptResult> failsafeCall;
@@ -134,7 +138,9 @@ final class RealExchange implements UpstreamExchange {
   void start() {
     CompletableFuture<ConcurrencyGate.Permit> f = client.gate().acquire(clientRequest.requestId());
     permitFuture = f;
-    f.whenComplete(this::onPermit);
+    // Continue on an exchange thread: a permit is often granted on the thread of the exchange
+    // that released it, and a wait expires on the shared scheduler; neither may run this one.
+    f.whenCompleteAsync(this::onPermit, client.exchangeExecutor());
   }
 
   @Override
@@ -143,6 +149,22 @@ final class RealExchange implements UpstreamExchange {
       return;
     }
     cancelled = true;
+    stop();
+  }
+
+  /**
+   * Stops the exchange because the client is closing. Unlike {@link #cancel()} the client is
+   * still told: 503 {@code relay_closed} before the commit point, an in-band error event after.
+   */
+  void abort() {
+    if (finished.get()) {
+      return;
+    }
+    aborting = true;
+    stop();
+  }
+
+  private void stop() {
     CompletableFuture<ConcurrencyGate.Permit> pf = permitFuture;
     if (pf != null) {
       pf.cancel(false);
@@ -154,6 +176,12 @@ final class RealExchange implements UpstreamExchange {
     Call c = upstreamCall;
     if (c != null) {
       c.cancel();
+    }
+    Thread t = runner;
+    if (t != null && phase == Phase.BACKOFF) {
+      // Failsafe makes a backoff interruptible only after its retry listener ran; interrupting
+      // the sleeping thread ourselves closes that window.
+      t.interrupt();
     }
   }
 
@@ -170,8 +198,12 @@ final class RealExchange implements UpstreamExchange {
     queueWaitNanos = System.nanoTime() - startNanos;
     if (error != null) {
       Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
-      if (cancelled || cause instanceof CancellationException) {
+      if (cancelled) {
         finish(Outcome.CLIENT_CANCELLED, 0);
+      } else if (aborting || cause instanceof CancellationException) {
+        RelayClosedException closed = new RelayClosedException();
+        failBeforeCommit(closed, Outcome.REJECTED);
+        finish(Outcome.REJECTED, closed.status());
       } else if (cause instanceof RelayException rex) {
         failBeforeCommit(rex, Outcome.REJECTED);
         finish(Outcome.REJECTED, rex.status());
@@ -186,19 +218,20 @@ final class RealExchange implements UpstreamExchange {
       finish(Outcome.CLIENT_CANCELLED, 0);
       return;
     }
-    try {
-      client.executor().execute(this::run);
-    } catch (RejectedExecutionException e) {
+    if (aborting || client.isClosed()) {
       RelayClosedException closed = new RelayClosedException();
       failBeforeCommit(closed, Outcome.REJECTED);
       finish(Outcome.REJECTED, closed.status());
+      return;
     }
+    run();
   }
 
   private void run() {
     AttemptResult result = null;
+    runner = Thread.currentThread();
     try {
-      if (cancelled) {
+      if (cancelled || aborting) {
         throw new CancellationException();
       }
       Request upstreamRequest = buildUpstreamRequest();
@@ -207,7 +240,7 @@ final class RealExchange implements UpstreamExchange {
               .with(client.scheduler())
               .newCall((ContextualSupplier<AttemptResult, AttemptResult>) ctx -> attempt(ctx, upstreamRequest));
       failsafeCall = fc;
-      if (cancelled) {
+      if (cancelled || aborting) {
         throw new CancellationException();
       }
       result = fc.execute();
@@ -222,8 +255,13 @@ final class RealExchange implements UpstreamExchange {
       onFailure(t);
     } finally {
       if (result != null) {
-        result.abandon();
+        if (outcome == Outcome.SUCCESS) {
+          result.release(); // a finished stream: its connection goes back to the pool
+        } else {
+          result.abandon();
+        }
       }
+      runner = null;
       Thread.interrupted(); // a cancel may have interrupted a backoff; never leak it to the pool
       finish(outcome == null ? Outcome.CLIENT_CANCELLED : outcome, status);
     }
@@ -241,10 +279,12 @@ final class RealExchange implements UpstreamExchange {
         .onRetryScheduled(e -> {
           phase = Phase.BACKOFF;
           client.recorder().retry();
-          debugLine(
-              "retrying in {}s after {}",
-              String.format(Locale.ROOT, "%.1f", e.getDelay().toMillis() / 1000.0),
-              lastFailureReason);
+          if (attemptLogOn()) {
+            debugLine(
+                "retrying in {}s after {}",
+                String.format(Locale.ROOT, "%.1f", e.getDelay().toMillis() / 1000.0),
+                lastFailureReason);
+          }
         })
         .build();
   }
@@ -280,7 +320,7 @@ final class RealExchange implements UpstreamExchange {
    * and records the attempt's result and duration in the trail whichever way it ends.
    */
   private AttemptResult attempt(dev.failsafe.ExecutionContext<AttemptResult> ctx, Request upstreamRequest) {
-    if (cancelled) {
+    if (cancelled || aborting) {
       throw new CancellationException();
     }
     int n = ctx.getAttemptCount() + 1;
@@ -309,22 +349,32 @@ final class RealExchange implements UpstreamExchange {
   private AttemptResult sendAttempt(int n, Request upstreamRequest, dev.failsafe.ExecutionContext<AttemptResult> ctx) {
     boolean first = n == 1;
     Duration timeout = first ? config.attemptTimeout() : config.retryTimeout();
-    debugLine("attempt {}/{} to upstream [timeout {}]", n, config.maxAttempts(), seconds(timeout));
+    if (attemptLogOn()) {
+      debugLine("attempt {}/{} to upstream [timeout {}]", n, config.maxAttempts(), seconds(timeout));
+    }
     Call call = client.okHttp().newCall(upstreamRequest);
     upstreamCall = call;
     ctx.onCancel(call::cancel);
-    if (cancelled) {
+    if (cancelled || aborting) {
       call.cancel();
       throw new CancellationException();
     }
     Response upstreamResponse;
+    AtomicReference<Response> late = new AtomicReference<>();
     try {
       upstreamResponse =
           client.headerTimeout(first).get(tctx -> {
             tctx.onCancel(call::cancel);
-            return call.execute();
+            Response r = call.execute();
+            late.set(r);
+            return r;
           });
     } catch (TimeoutExceededException e) {
+      // Headers that won the race against the timer are discarded by Failsafe: close them.
+      Response discarded = late.get();
+      if (discarded != null) {
+        discarded.close();
+      }
       client.recorder().attemptTimeout();
       throw attemptFailed(
           n, new AttemptFailure(AttemptFailure.Kind.TIMEOUT, "no response headers within " + seconds(timeout), null));
@@ -343,10 +393,11 @@ final class RealExchange implements UpstreamExchange {
     boolean sse =
         code >= 200 && code < 300 && contentType != null
             && contentType.toLowerCase(Locale.ROOT).startsWith("text/event-stream");
-    IdleWatchdog watchdog = new IdleWatchdog(call, config.streamIdleTimeout().toNanos(), client.scheduler());
+    IdleWatchdog watchdog = null;
     boolean keepOpen = false;
     boolean clean = false;
     try {
+      watchdog = new IdleWatchdog(call, config.streamIdleTimeout().toNanos(), client.scheduler());
       BufferedSource source = upstreamResponse.body().source();
       if (sse) {
         SseEventScanner scanner = new SseEventScanner(READ_SIZE * 2);
@@ -394,7 +445,7 @@ final class RealExchange implements UpstreamExchange {
       }
       return AttemptResult.complete(code, headers, body.readByteArray(), retryAfter, retryableStatus, retryableStatus && waitable);
     } catch (IOException e) {
-      if (watchdog.fired()) {
+      if (watchdog != null && watchdog.fired()) {
         client.recorder().attemptTimeout();
         throw attemptFailed(
             n,
@@ -406,7 +457,9 @@ final class RealExchange implements UpstreamExchange {
       throw attemptFailed(n, classify(e, "the response body broke: "));
     } finally {
       if (!keepOpen) {
-        watchdog.close();
+        if (watchdog != null) {
+          watchdog.close();
+        }
         if (!clean) {
           call.cancel();
         }
@@ -417,7 +470,7 @@ final class RealExchange implements UpstreamExchange {
 
   /** Maps an I/O failure of an attempt to an {@link AttemptFailure}, or to cancellation. */
   private RuntimeException classify(Throwable e, String prefix) {
-    if (cancelled) {
+    if (cancelled || aborting) {
       return new CancellationException("cancelled");
     }
     if (e instanceof AttemptFailure af) {
@@ -456,7 +509,7 @@ final class RealExchange implements UpstreamExchange {
       return;
     }
     int code = result.status;
-    boolean exhausted = result.retryableStatus && result.retry && attempts >= config.maxAttempts();
+    boolean exhausted = result.retryableStatus && attempts >= config.maxAttempts();
     Outcome o = outcomeFor(code);
     phase = Phase.STREAMING;
     if (code >= 400 && !JsonBodies.inspect(result.body).valid()) {
@@ -498,6 +551,7 @@ final class RealExchange implements UpstreamExchange {
     status = result.status;
     SseEventScanner scanner = result.scanner;
     BufferedSource source = result.streamResponse.body().source();
+    result.watchdog.pause(); // time spent writing to a slow client is not upstream silence
     try {
       checkNotCancelled();
       sink.onResponse(result.status, clientHeaders(result.headers, false)); // the commit point
@@ -506,7 +560,9 @@ final class RealExchange implements UpstreamExchange {
     } catch (IOException e) {
       throw new ClientGone(e);
     }
+    result.watchdog.resume();
     boolean dirty = false;
+    boolean eof = false;
     while (!scanner.sawDone()) {
       int r;
       try {
@@ -514,6 +570,10 @@ final class RealExchange implements UpstreamExchange {
       } catch (IOException e) {
         if (cancelled) {
           throw new CancellationException();
+        }
+        if (aborting) {
+          midStreamFailure(result, "shutdown", "the relay is shutting down");
+          return;
         }
         if (scanner.sawFinishReason()) {
           break; // the answer was complete; the transport ended untidily after it
@@ -529,10 +589,11 @@ final class RealExchange implements UpstreamExchange {
           midStreamFailure(result, "eof", "the upstream closed the stream before it finished");
           return;
         }
+        eof = true;
         break;
       }
-      result.watchdog.touch();
       scanner.appended(r);
+      result.watchdog.pause();
       try {
         dirty |= forwardComplete(scanner);
         if (dirty && source.getBuffer().size() == 0) {
@@ -542,6 +603,7 @@ final class RealExchange implements UpstreamExchange {
       } catch (IOException e) {
         throw new ClientGone(e);
       }
+      result.watchdog.resume();
       if (scanner.size() > config.maxResponseBytes()) {
         midStreamFailure(result, "too_large", "an upstream event exceeded MAX_RESPONSE_BYTES");
         return;
@@ -549,10 +611,13 @@ final class RealExchange implements UpstreamExchange {
     }
     try {
       checkNotCancelled();
-      if (scanner.size() > 0) {
-        // Trailing bytes after the last blank line of a finished stream: pass them on as they are.
+      if (eof && scanner.size() > 0) {
+        // A finished stream whose upstream closed without the final blank line: end the last
+        // event so that SSE parsers dispatch it. After a broken transport the tail is dropped.
+        byte[] end = scanner.terminator();
         sink.onBody(scanner.buffer(), 0, scanner.size());
-        bytesOut += scanner.size();
+        sink.onBody(end, 0, end.length);
+        bytesOut += scanner.size() + end.length;
         scanner.consume(scanner.size());
       }
       sink.flush();
@@ -686,7 +751,15 @@ final class RealExchange implements UpstreamExchange {
       log.debug("request {}: client went away: {}", clientRequest.requestId(), gone.getCause().toString());
       return;
     }
-    if (cancelled || e instanceof CancellationException || e instanceof InterruptedException) {
+    if (cancelled) {
+      outcome = Outcome.CLIENT_CANCELLED;
+      return;
+    }
+    if (aborting && !streamed) {
+      failBeforeCommit(new RelayClosedException(), Outcome.REJECTED);
+      return;
+    }
+    if (e instanceof CancellationException || e instanceof InterruptedException) {
       outcome = Outcome.CLIENT_CANCELLED;
       return;
     }
@@ -779,6 +852,11 @@ final class RealExchange implements UpstreamExchange {
 
   private boolean debug() {
     return client.debugMode().enabled();
+  }
+
+  /** True when attempt lines are wanted at all, so the hot path builds no arguments otherwise. */
+  private boolean attemptLogOn() {
+    return debug() || attemptLog.isDebugEnabled();
   }
 
   private void debugLine(String format, Object... args) {

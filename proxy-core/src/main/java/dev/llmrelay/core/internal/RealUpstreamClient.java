@@ -44,8 +44,9 @@ import org.slf4j.LoggerFactory;
  * <p>OkHttp is configured for a proxy that must not duplicate billed requests: {@code
  * retryOnConnectionFailure(false)} (OkHttp would silently replay a POST the upstream already
  * read), no redirects, and no call timeout (it would cut long streams). Time to headers is bounded
- * per attempt by a Failsafe {@link Timeout} that cancels the call; body silence by {@link
- * IdleWatchdog}; OkHttp's own read and write timeouts are only a backstop above both.
+ * per attempt by a Failsafe {@link Timeout} that cancels the call (Failsafe runs the timer of a
+ * synchronous execution on its own default scheduler); body silence by {@link IdleWatchdog};
+ * OkHttp's own read and write timeouts are only a backstop above both.
  *
  * <p>Thread-safe.
  */
@@ -57,6 +58,7 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final ScheduledThreadPoolExecutor scheduler;
   private final ExecutorService executor;
   private final boolean ownsExecutor;
+  private final java.util.concurrent.Executor exchangeExecutor;
   private final ConcurrencyGate gate;
   private final StatsRecorder stats = new StatsRecorder();
   private final DebugMode debugMode;
@@ -81,6 +83,13 @@ public final class RealUpstreamClient implements UpstreamClient {
     this.scheduler = Threads.newScheduler("llmrelay-scheduler");
     this.ownsExecutor = executor == null;
     this.executor = executor != null ? executor : Threads.newPerTaskExecutor("llmrelay-exchange-");
+    this.exchangeExecutor = task -> {
+      try {
+        this.executor.execute(task);
+      } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+        task.run();
+      }
+    };
     Dispatcher dispatcher = new Dispatcher();
     // Chat calls run synchronously (execute()), which the dispatcher does not limit; the probe's
     // async calls must never queue behind an invisible per-host limit of 5.
@@ -137,6 +146,9 @@ public final class RealUpstreamClient implements UpstreamClient {
     RealExchange exchange = new RealExchange(this, clientRequest, sink);
     active.add(exchange);
     exchange.start();
+    if (closed) {
+      exchange.abort(); // close() ran concurrently and may not have seen this exchange
+    }
     return exchange;
   }
 
@@ -186,10 +198,10 @@ public final class RealUpstreamClient implements UpstreamClient {
     }
     closed = true;
     healthProbe.close();
-    for (RealExchange e : active) {
-      e.cancel();
-    }
     gate.close();
+    for (RealExchange e : active) {
+      e.abort(); // 503 relay_closed before the commit point, an in-band error after it
+    }
     if (ownsExecutor) {
       executor.shutdown();
       try {
@@ -235,8 +247,16 @@ public final class RealUpstreamClient implements UpstreamClient {
     return scheduler;
   }
 
-  ExecutorService executor() {
-    return executor;
+  /**
+   * The exchange executor, falling back to the calling thread once it is shut down so that a
+   * continuation (and the permit it may hold) is never dropped.
+   */
+  java.util.concurrent.Executor exchangeExecutor() {
+    return exchangeExecutor;
+  }
+
+  boolean isClosed() {
+    return closed;
   }
 
   StatsRecorder recorder() {

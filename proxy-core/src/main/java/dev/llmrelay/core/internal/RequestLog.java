@@ -30,9 +30,12 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
 
   @Override
   public void exchangeFinished(ExchangeResult r) {
-    if (requestLog.isInfoEnabled()) {
+    // Path scanners probe all day: their 404/405 lines go to DEBUG so they do not drown the log.
+    boolean noise = r.outcome() == dev.llmrelay.core.Outcome.REJECTED && (r.status() == 404 || r.status() == 405);
+    if (noise ? requestLog.isDebugEnabled() : requestLog.isInfoEnabled()) {
       TokenUsage t = r.tokens();
-      requestLog.info(
+      org.slf4j.event.Level level = noise ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.INFO;
+      requestLog.atLevel(level).log(
           "request {} {} {} model={} stream={} status={} outcome={}{} attempts={} wait={}ms headers={} total={}ms bytes={}{}{}",
           r.requestId(),
           r.method(),

@@ -30,6 +30,7 @@ public final class SseEventScanner {
   private int lineStart;
   private int completeEnd;
   private boolean eventHasData;
+  private boolean eventIsDone;
   private int firstDataEventEnd = -1;
   private boolean done;
   private boolean finished;
@@ -72,6 +73,10 @@ public final class SseEventScanner {
       }
       if (end == lineStart) {
         completeEnd = i + 1;
+        if (eventIsDone) {
+          done = true; // only now: the [DONE] event is complete, blank line included
+        }
+        eventIsDone = false;
         if (eventHasData) {
           dataEvents++;
           if (firstDataEventEnd < 0) {
@@ -94,7 +99,7 @@ public final class SseEventScanner {
 
   private void onData(int from, int to) {
     if (to - from == DONE.length && startsWith(from, to, DONE)) {
-      done = true;
+      eventIsDone = true;
       return;
     }
     if (firstDataPayload == null && to - from <= MAX_REMEMBERED_PAYLOAD) {
@@ -166,7 +171,27 @@ public final class SseEventScanner {
     return firstDataEventEnd >= 0;
   }
 
-  /** True once {@code data: [DONE]} was seen. */
+  /**
+   * What ends the held incomplete event: one or two line breaks, in the stream's own style (CRLF
+   * if the held bytes use it).
+   */
+  public byte[] terminator() {
+    boolean crlf = size >= 2 && indexOfByte('\r') >= 0;
+    boolean endsWithNewline = size > 0 && buf[size - 1] == '\n';
+    String t = crlf ? (endsWithNewline ? "\r\n" : "\r\n\r\n") : (endsWithNewline ? "\n" : "\n\n");
+    return t.getBytes(StandardCharsets.US_ASCII);
+  }
+
+  private int indexOfByte(char c) {
+    for (int i = 0; i < size; i++) {
+      if (buf[i] == c) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** True once the event {@code data: [DONE]} has completed (its blank line included). */
   public boolean sawDone() {
     return done;
   }

@@ -66,7 +66,7 @@ public final class MicrometerMetrics implements ExchangeListener {
   /** The client disconnect phase tag values. */
   public static final List<String> DISCONNECT_PHASES = List.of("queued", "backoff", "waiting_headers", "streaming");
   /** The mid-stream failure cause tag values. */
-  public static final List<String> MIDSTREAM_CAUSES = List.of("idle_timeout", "reset", "eof", "too_large");
+  public static final List<String> MIDSTREAM_CAUSES = List.of("idle_timeout", "reset", "eof", "too_large", "shutdown");
 
   private static final Duration MIN_EXPECTED = Duration.ofMillis(1);
   private static final Duration MAX_EXPECTED = Duration.ofMinutes(10);

@@ -100,4 +100,19 @@ class ConcurrencyGateTest {
     org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(3)).until(() -> gate.availablePermits() == 3);
     assertThat(gate.queued()).isZero();
   }
+
+  @Test
+  void aClosedGateFailsWaitersAndNewcomersWithRelayClosedAndLeaksNoPermit() throws Exception {
+    ConcurrencyGate gate = gate(1, 10, Duration.ofSeconds(5));
+    ConcurrencyGate.Permit held = gate.acquire("a").get();
+    CompletableFuture<ConcurrencyGate.Permit> waiter = gate.acquire("b");
+
+    gate.close();
+
+    assertThatThrownBy(() -> waiter.get(1, TimeUnit.SECONDS)).hasCauseInstanceOf(dev.llmrelay.core.RelayClosedException.class);
+    assertThatThrownBy(() -> gate.acquire("c").get(1, TimeUnit.SECONDS)).hasCauseInstanceOf(dev.llmrelay.core.RelayClosedException.class);
+    assertThat(gate.queued()).isZero();
+    held.close();
+    assertThat(gate.availablePermits()).as("the released permit is not handed to a ghost").isEqualTo(1);
+  }
 }
