@@ -13,8 +13,10 @@ import java.util.Objects;
  *     (no headers in time), {@code idle_timeout} (the body went silent), {@code connect_error},
  *     {@code reset} (the connection broke), {@code bad_response}, {@code cancelled}
  * @param duration how long the attempt took
+ * @param upstream the upstream's name, or null when the relay has a single route
+ * @param model the model sent, or null when the relay did not choose one
  */
-public record AttemptRecord(int number, String result, Duration duration) {
+public record AttemptRecord(int number, String result, Duration duration, String upstream, String model) {
   /** Checks the fields. */
   public AttemptRecord {
     Objects.requireNonNull(result, "result");
@@ -24,13 +26,26 @@ public record AttemptRecord(int number, String result, Duration duration) {
   /** The retry reason this result stands for: {@code http_5xx}, {@code http_429}, {@code timeout}... */
   public String retryReason() {
     if (!result.isEmpty() && Character.isDigit(result.charAt(0))) {
+      if (result.equals("400")) {
+        return "context_length_exceeded"; // the only 400 that is ever retried (on another model)
+      }
       return result.startsWith("5") ? "http_5xx" : "http_" + result;
     }
     return result;
   }
 
+  /** An attempt on the single route. */
+  public AttemptRecord(int number, String result, Duration duration) {
+    this(number, result, duration, null, null);
+  }
+
+  /** {@code 2:200@812ms}, with {@code (model@upstream)} appended when a route was chosen. */
   @Override
   public String toString() {
-    return number + ":" + result + "@" + duration.toMillis() + "ms";
+    String base = number + ":" + result + "@" + duration.toMillis() + "ms";
+    if (upstream == null) {
+      return base;
+    }
+    return base + "(" + (model == null ? "" : model + "@") + upstream + ")";
   }
 }

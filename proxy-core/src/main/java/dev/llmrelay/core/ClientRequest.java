@@ -22,6 +22,8 @@ import java.util.TreeMap;
  * @param model the requested model, if the caller parsed it (for logs), else null
  * @param streamRequested the request's {@code stream} flag (for logs); the response type decides
  *     streaming
+ * @param models the request's {@code models} array (OpenRouter's "try these models in order"),
+ *     empty when it sent none; the relay then tries them itself, one model per attempt
  */
 public record ClientRequest(
     Endpoint endpoint,
@@ -29,7 +31,8 @@ public record ClientRequest(
     byte[] body,
     String requestId,
     String model,
-    boolean streamRequested) {
+    boolean streamRequested,
+    List<String> models) {
 
   /** Validates and freezes the headers into a case-insensitive map. */
   public ClientRequest {
@@ -41,6 +44,18 @@ public record ClientRequest(
       headers.forEach((k, v) -> h.put(k, List.copyOf(v)));
     }
     headers = java.util.Collections.unmodifiableMap(h);
+    models = models == null ? List.of() : List.copyOf(models);
+  }
+
+  /** A request without a {@code models} array. */
+  public ClientRequest(
+      Endpoint endpoint,
+      Map<String, List<String>> headers,
+      byte[] body,
+      String requestId,
+      String model,
+      boolean streamRequested) {
+    this(endpoint, headers, body, requestId, model, streamRequested, List.of());
   }
 
   /** A request with no headers, for tests and simple embedders. */

@@ -66,6 +66,14 @@ public final class RelayConfig {
   public static final Duration DEFAULT_HEALTH_CACHE = Duration.ofMillis(2000);
   /** Default {@code LOG_RETENTION_DAYS}. */
   public static final int DEFAULT_LOG_RETENTION_DAYS = 7;
+  /** Default {@code MAX_ROUTE_ATTEMPTS}. */
+  public static final int DEFAULT_MAX_ROUTE_ATTEMPTS = 6;
+  /** Default {@code BREAKER_FAILURES}: consecutive provider faults that open a route's breaker. */
+  public static final int DEFAULT_BREAKER_FAILURES = 5;
+  /** Default {@code BREAKER_FAILURE_RATE} in percent, over the last 20 attempts of a route. */
+  public static final int DEFAULT_BREAKER_FAILURE_RATE = 50;
+  /** Default {@code BREAKER_OPEN_SECONDS}. */
+  public static final Duration DEFAULT_BREAKER_OPEN = Duration.ofSeconds(30);
   /** Default interval of the "still waiting for a permit" log line. */
   public static final Duration DEFAULT_WAIT_LOG_INTERVAL = Duration.ofSeconds(5);
 
@@ -98,6 +106,16 @@ public final class RelayConfig {
   private final Path logDir;
   private final int logRetentionDays;
   private final Duration waitLogInterval;
+  private final java.util.List<UpstreamConfig> extraUpstreams;
+  private final int primaryWeight;
+  private final java.util.Set<String> primaryModels;
+  private final Map<String, List<String>> modelFallbacks;
+  private final int maxRouteAttempts;
+  private final int breakerFailures;
+  private final int breakerFailureRate;
+  private final Duration breakerOpen;
+  private final Duration firstEventTimeout;
+  private final boolean adaptiveTimeouts;
 
   private RelayConfig(Builder b) {
     this.upstreamBaseUrl = b.upstreamBaseUrl;
@@ -129,6 +147,18 @@ public final class RelayConfig {
     this.logDir = b.logDir;
     this.logRetentionDays = b.logRetentionDays;
     this.waitLogInterval = b.waitLogInterval;
+    this.extraUpstreams = List.copyOf(b.extraUpstreams);
+    this.primaryWeight = b.primaryWeight;
+    this.primaryModels = java.util.Set.copyOf(b.primaryModels);
+    java.util.Map<String, List<String>> fallbacks = new java.util.LinkedHashMap<>();
+    b.modelFallbacks.forEach((k, v) -> fallbacks.put(k, List.copyOf(v)));
+    this.modelFallbacks = java.util.Collections.unmodifiableMap(fallbacks);
+    this.maxRouteAttempts = b.maxRouteAttempts;
+    this.breakerFailures = b.breakerFailures;
+    this.breakerFailureRate = b.breakerFailureRate;
+    this.breakerOpen = b.breakerOpen;
+    this.firstEventTimeout = b.firstEventTimeout;
+    this.adaptiveTimeouts = b.adaptiveTimeouts;
   }
 
   /** A builder holding every default. */
@@ -328,6 +358,61 @@ public final class RelayConfig {
     return waitLogInterval;
   }
 
+  /**
+   * Every upstream, the primary ({@code UPSTREAM_BASE_URL}, named {@code primary}) first, then
+   * those of {@code UPSTREAM_<n>_BASE_URL} in the order of n.
+   */
+  public List<UpstreamConfig> upstreams() {
+    List<UpstreamConfig> all = new java.util.ArrayList<>(extraUpstreams.size() + 1);
+    all.add(new UpstreamConfig("primary", upstreamBaseUrl, upstreamApiKey, primaryWeight, primaryModels));
+    all.addAll(extraUpstreams);
+    return List.copyOf(all);
+  }
+
+  /**
+   * {@code MODEL_FALLBACKS}: for a requested model, the models to try next, in order (a request's
+   * own {@code models} array takes precedence).
+   */
+  public Map<String, List<String>> modelFallbacks() {
+    return modelFallbacks;
+  }
+
+  /** {@code MAX_ROUTE_ATTEMPTS}: upstream attempts per request over all routes (default 6). */
+  public int maxRouteAttempts() {
+    return maxRouteAttempts;
+  }
+
+  /** {@code BREAKER_FAILURES}: consecutive provider faults that open a route's breaker. */
+  public int breakerFailures() {
+    return breakerFailures;
+  }
+
+  /** {@code BREAKER_FAILURE_RATE}: percent of the last 20 attempts of a route that opens it. */
+  public int breakerFailureRate() {
+    return breakerFailureRate;
+  }
+
+  /** {@code BREAKER_OPEN_SECONDS}: how long an open breaker stays open (plus up to 20 % jitter). */
+  public Duration breakerOpen() {
+    return breakerOpen;
+  }
+
+  /**
+   * {@code FIRST_EVENT_TIMEOUT_SECONDS}: for a stream, the longest wait from response headers to
+   * the first {@code data:} event before the attempt moves to the next route; zero = off.
+   */
+  public Duration firstEventTimeout() {
+    return firstEventTimeout;
+  }
+
+  /**
+   * {@code ADAPTIVE_TIMEOUTS}: once a route has 50 successful attempts, its time-to-headers limit
+   * becomes {@code clamp(3 x p99, 2 s, configured limit)}; it never exceeds the configured limit.
+   */
+  public boolean adaptiveTimeouts() {
+    return adaptiveTimeouts;
+  }
+
   /** A description with every setting; keys are masked. */
   @Override
   public String toString() {
@@ -384,6 +469,20 @@ public final class RelayConfig {
         + ", logDir="
         + logDir
         + (logDir == null ? "" : " keep " + logRetentionDays + "d")
+        + (extraUpstreams.isEmpty() ? "" : ", upstreams=" + upstreams())
+        + (modelFallbacks.isEmpty() ? "" : ", fallbacks=" + modelFallbacks)
+        + ", maxRouteAttempts="
+        + maxRouteAttempts
+        + ", breaker="
+        + breakerFailures
+        + "/"
+        + breakerFailureRate
+        + "% open "
+        + seconds(breakerOpen)
+        + ", firstEventTimeout="
+        + (firstEventTimeout.isZero() ? "off" : seconds(firstEventTimeout))
+        + ", adaptiveTimeouts="
+        + adaptiveTimeouts
         + "}";
   }
 
@@ -437,6 +536,16 @@ public final class RelayConfig {
     private Path logDir;
     private int logRetentionDays = DEFAULT_LOG_RETENTION_DAYS;
     private Duration waitLogInterval = DEFAULT_WAIT_LOG_INTERVAL;
+    private List<UpstreamConfig> extraUpstreams = new java.util.ArrayList<>();
+    private int primaryWeight = 1;
+    private java.util.Set<String> primaryModels = java.util.Set.of();
+    private Map<String, List<String>> modelFallbacks = new java.util.LinkedHashMap<>();
+    private int maxRouteAttempts = DEFAULT_MAX_ROUTE_ATTEMPTS;
+    private int breakerFailures = DEFAULT_BREAKER_FAILURES;
+    private int breakerFailureRate = DEFAULT_BREAKER_FAILURE_RATE;
+    private Duration breakerOpen = DEFAULT_BREAKER_OPEN;
+    private Duration firstEventTimeout = Duration.ZERO;
+    private boolean adaptiveTimeouts = true;
 
     private Builder() {}
 
@@ -470,6 +579,16 @@ public final class RelayConfig {
       logDir = c.logDir;
       logRetentionDays = c.logRetentionDays;
       waitLogInterval = c.waitLogInterval;
+      extraUpstreams = new java.util.ArrayList<>(c.extraUpstreams);
+      primaryWeight = c.primaryWeight;
+      primaryModels = c.primaryModels;
+      modelFallbacks = new java.util.LinkedHashMap<>(c.modelFallbacks);
+      maxRouteAttempts = c.maxRouteAttempts;
+      breakerFailures = c.breakerFailures;
+      breakerFailureRate = c.breakerFailureRate;
+      breakerOpen = c.breakerOpen;
+      firstEventTimeout = c.firstEventTimeout;
+      adaptiveTimeouts = c.adaptiveTimeouts;
     }
 
     /** {@code UPSTREAM_BASE_URL}: an absolute http(s) URL without query or fragment. */
@@ -677,6 +796,83 @@ public final class RelayConfig {
     }
 
     /**
+     * Adds an upstream beside the primary ({@code UPSTREAM_<n>_...}); its name must be unique and
+     * not {@code primary}.
+     */
+    public Builder addUpstream(UpstreamConfig upstream) {
+      Objects.requireNonNull(upstream, "upstream");
+      if (upstream.primary() || extraUpstreams.stream().anyMatch(u -> u.name().equals(upstream.name()))) {
+        throw invalid("UPSTREAM_" + upstream.name() + "_BASE_URL", upstream.baseUrl(), "duplicate upstream name");
+      }
+      extraUpstreams.add(upstream);
+      return this;
+    }
+
+    /** {@code UPSTREAM_WEIGHT}: the primary's weight, at least 1. */
+    public Builder primaryWeight(int weight) {
+      this.primaryWeight = atLeast("UPSTREAM_WEIGHT", weight, 1);
+      return this;
+    }
+
+    /** {@code UPSTREAM_MODELS}: the models the primary serves; empty = all. */
+    public Builder primaryModels(java.util.Set<String> models) {
+      this.primaryModels = java.util.Set.copyOf(models);
+      return this;
+    }
+
+    /** {@code MODEL_FALLBACKS}: model to the models to try after it, in order. */
+    public Builder modelFallbacks(Map<String, List<String>> fallbacks) {
+      Map<String, List<String>> copy = new java.util.LinkedHashMap<>();
+      fallbacks.forEach((k, v) -> {
+        if (k == null || k.isBlank() || v.stream().anyMatch(m -> m == null || m.isBlank())) {
+          throw invalid("MODEL_FALLBACKS", k + "=" + v, "model names must not be empty");
+        }
+        copy.put(k, List.copyOf(v));
+      });
+      this.modelFallbacks = copy;
+      return this;
+    }
+
+    /** {@code MAX_ROUTE_ATTEMPTS}: at least 1. */
+    public Builder maxRouteAttempts(int n) {
+      this.maxRouteAttempts = atLeast("MAX_ROUTE_ATTEMPTS", n, 1);
+      return this;
+    }
+
+    /** {@code BREAKER_FAILURES}: at least 1. */
+    public Builder breakerFailures(int n) {
+      this.breakerFailures = atLeast("BREAKER_FAILURES", n, 1);
+      return this;
+    }
+
+    /** {@code BREAKER_FAILURE_RATE}: 1..100 percent. */
+    public Builder breakerFailureRate(int percent) {
+      if (percent < 1 || percent > 100) {
+        throw invalid("BREAKER_FAILURE_RATE", percent, "must be 1..100");
+      }
+      this.breakerFailureRate = percent;
+      return this;
+    }
+
+    /** {@code BREAKER_OPEN_SECONDS}: positive. */
+    public Builder breakerOpen(Duration d) {
+      this.breakerOpen = positive("BREAKER_OPEN_SECONDS", d);
+      return this;
+    }
+
+    /** {@code FIRST_EVENT_TIMEOUT_SECONDS}: zero (off) or more. */
+    public Builder firstEventTimeout(Duration d) {
+      this.firstEventTimeout = nonNegative("FIRST_EVENT_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code ADAPTIVE_TIMEOUTS}. */
+    public Builder adaptiveTimeouts(boolean on) {
+      this.adaptiveTimeouts = on;
+      return this;
+    }
+
+    /**
      * Checks the settings against each other and builds the immutable configuration.
      *
      * @throws IllegalArgumentException naming the variable when two settings contradict
@@ -717,7 +913,7 @@ public final class RelayConfig {
       return d;
     }
 
-    private static IllegalArgumentException invalid(String name, Object value, String why) {
+    static IllegalArgumentException invalid(String name, Object value, String why) {
       return new IllegalArgumentException("Invalid " + name + "=" + value + ": " + why);
     }
   }

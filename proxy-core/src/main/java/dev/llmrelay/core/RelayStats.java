@@ -22,6 +22,7 @@ package dev.llmrelay.core;
  * @param queued requests waiting for a permit now
  * @param permitsAvailable free permits now
  * @param requestLogDropped JSON request-log records dropped because the writer fell behind
+ * @param retriesDenied failures returned instead of retried because the retry budget was spent
  */
 public record RelayStats(
     long requests,
@@ -40,4 +41,5 @@ public record RelayStats(
     int inFlight,
     int queued,
     int permitsAvailable,
-    long requestLogDropped) {}
+    long requestLogDropped,
+    long retriesDenied) {}

@@ -49,6 +49,9 @@ public interface UpstreamClient extends AutoCloseable {
    */
   void recordRejection(String requestId, String method, String path, RelayException error);
 
+  /** The routes (upstream and model) the relay knows, with breaker state and learned timeout. */
+  java.util.List<RouteStatus> routes();
+
   /** A consistent-enough snapshot of the counters and gauges. */
   RelayStats stats();
 
@@ -65,6 +68,7 @@ public interface UpstreamClient extends AutoCloseable {
   final class Builder {
     private final RelayConfig config;
     private ExecutorService executor;
+    private java.time.Clock clock = java.time.Clock.systemUTC();
     private final java.util.List<ExchangeListener> listeners = new java.util.ArrayList<>();
 
     private Builder(RelayConfig config) {
@@ -90,9 +94,18 @@ public interface UpstreamClient extends AutoCloseable {
       return this;
     }
 
+    /**
+     * The clock circuit breakers time their open state with (and HTTP-date {@code Retry-After}
+     * is read against); default the system clock. Tests inject a controllable one.
+     */
+    public Builder clock(java.time.Clock clock) {
+      this.clock = Objects.requireNonNull(clock, "clock");
+      return this;
+    }
+
     /** Creates and starts the client (including the heartbeat, when configured). */
     public UpstreamClient build() {
-      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners));
+      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock);
     }
   }
 }

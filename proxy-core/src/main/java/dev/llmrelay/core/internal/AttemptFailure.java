@@ -16,7 +16,9 @@ final class AttemptFailure extends RuntimeException {
     /** The connection could not be made (refused, DNS, TLS). */
     CONNECT("connect_error"),
     /** The connection broke (reset, closed early, truncated body). */
-    BROKEN("reset");
+    BROKEN("reset"),
+    /** A stream's first data event did not come within FIRST_EVENT_TIMEOUT_SECONDS. */
+    FIRST_EVENT_TIMEOUT("first_event_timeout");
 
     /** The attempt result as the request log and metrics name it. */
     final String reason;
@@ -26,11 +28,13 @@ final class AttemptFailure extends RuntimeException {
     }
 
     boolean isTimeout() {
-      return this == TIMEOUT || this == IDLE_TIMEOUT;
+      return this == TIMEOUT || this == IDLE_TIMEOUT || this == FIRST_EVENT_TIMEOUT;
     }
   }
 
   final Kind kind;
+  /** Set once the attempt ended: another attempt follows (decided by the exchange's planning). */
+  boolean retry;
 
   AttemptFailure(Kind kind, String message, Throwable cause) {
     super(message, cause, false, false);

@@ -17,8 +17,8 @@ final class AttemptResult {
   final Duration retryAfter;
   /** The status is one the proxy retries (408, 429, 5xx). */
   final boolean retryableStatus;
-  /** Retry this result: retryable status and a Retry-After (if any) short enough to wait out. */
-  final boolean retry;
+  /** Another attempt follows this one (decided by the exchange's planning). */
+  boolean retry;
   final Response streamResponse;
   final Call call;
   final SseEventScanner scanner;

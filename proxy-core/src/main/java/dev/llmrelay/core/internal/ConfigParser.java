@@ -54,7 +54,86 @@ public final class ConfigParser {
     string(vars, "DEBUG_MODE", v -> b.debugMode(bool("DEBUG_MODE", v)));
     string(vars, "LOG_DIR", v -> b.logDir(Path.of(v)));
     integer(vars, "LOG_RETENTION_DAYS", b::logRetentionDays);
+    integer(vars, "UPSTREAM_WEIGHT", b::primaryWeight);
+    string(vars, "UPSTREAM_MODELS", v -> b.primaryModels(list(v)));
+    string(vars, "MODEL_FALLBACKS", v -> b.modelFallbacks(fallbacks(v)));
+    integer(vars, "MAX_ROUTE_ATTEMPTS", b::maxRouteAttempts);
+    integer(vars, "BREAKER_FAILURES", b::breakerFailures);
+    integer(vars, "BREAKER_FAILURE_RATE", b::breakerFailureRate);
+    seconds(vars, "BREAKER_OPEN_SECONDS", b::breakerOpen);
+    seconds(vars, "FIRST_EVENT_TIMEOUT_SECONDS", b::firstEventTimeout);
+    string(vars, "ADAPTIVE_TIMEOUTS", v -> b.adaptiveTimeouts(bool("ADAPTIVE_TIMEOUTS", v)));
+    upstreams(vars, b);
     return b.build();
+  }
+
+  private static final java.util.regex.Pattern UPSTREAM_N =
+      java.util.regex.Pattern.compile("UPSTREAM_([0-9]+)_BASE_URL");
+
+  /** {@code UPSTREAM_<n>_BASE_URL} and its companions, in the order of n. */
+  private static void upstreams(Map<String, String> vars, RelayConfig.Builder b) {
+    java.util.TreeMap<Integer, String> found = new java.util.TreeMap<>();
+    vars.forEach((k, v) -> {
+      java.util.regex.Matcher m = UPSTREAM_N.matcher(k);
+      if (m.matches() && blankToNull(v) != null) {
+        try {
+          found.put(Integer.parseInt(m.group(1)), m.group(1));
+        } catch (NumberFormatException e) {
+          throw invalid(k, v, "the number is too large");
+        }
+      }
+    });
+    for (String n : found.values()) {
+      String prefix = "UPSTREAM_" + n + "_";
+      java.net.URI url;
+      try {
+        url = RelayConfig.builder().upstreamBaseUrl(vars.get(prefix + "BASE_URL")).build().upstreamBaseUrl();
+      } catch (IllegalArgumentException e) {
+        throw new IllegalArgumentException(e.getMessage().replace("UPSTREAM_BASE_URL", prefix + "BASE_URL"), e);
+      }
+      int weight = 1;
+      String w = blankToNull(vars.get(prefix + "WEIGHT"));
+      if (w != null) {
+        try {
+          weight = Integer.parseInt(w);
+        } catch (NumberFormatException e) {
+          throw invalid(prefix + "WEIGHT", w, "not a whole number");
+        }
+        if (weight < 1) {
+          throw invalid(prefix + "WEIGHT", w, "must be at least 1");
+        }
+      }
+      String models = blankToNull(vars.get(prefix + "MODELS"));
+      b.addUpstream(new dev.llmrelay.core.UpstreamConfig(
+          "upstream" + n, url, blankToNull(vars.get(prefix + "API_KEY")), weight,
+          models == null ? java.util.Set.of() : list(models)));
+    }
+  }
+
+  private static java.util.Set<String> list(String v) {
+    java.util.Set<String> out = new java.util.LinkedHashSet<>();
+    for (String m : v.split(",")) {
+      if (!m.isBlank()) {
+        out.add(m.trim());
+      }
+    }
+    return out;
+  }
+
+  /** {@code a=b,c;d=e}: model to fallbacks. */
+  private static Map<String, java.util.List<String>> fallbacks(String v) {
+    Map<String, java.util.List<String>> out = new java.util.LinkedHashMap<>();
+    for (String entry : v.split(";")) {
+      if (entry.isBlank()) {
+        continue;
+      }
+      int eq = entry.indexOf('=');
+      if (eq <= 0 || eq == entry.length() - 1) {
+        throw invalid("MODEL_FALLBACKS", entry.trim(), "expected model=fallback1,fallback2;...");
+      }
+      out.put(entry.substring(0, eq).trim(), java.util.List.copyOf(list(entry.substring(eq + 1))));
+    }
+    return out;
   }
 
   /** The {@code .env} values overridden by the environment's; see {@link RelayConfig#mergeDotenv}. */

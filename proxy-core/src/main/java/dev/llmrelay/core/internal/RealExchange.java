@@ -103,6 +103,7 @@ final class RealExchange implements UpstreamExchange {
   private final List<AttemptRecord> trail = new ArrayList<>(2);
   private long queueWaitNanos;
   private long attemptStartNanos;
+  private FirstEventDeadline firstEventDeadline;
   private long headersNanos = -1;
   private long firstEventNanos = -1;
   private long bytesOut;
@@ -234,18 +235,17 @@ final class RealExchange implements UpstreamExchange {
       if (cancelled || aborting) {
         throw new CancellationException();
       }
-      Request upstreamRequest = buildUpstreamRequest();
+      planRoutes();
       dev.failsafe.Call<AttemptResult> fc =
           Failsafe.with(retryPolicy())
-              .with(client.scheduler())
-              .newCall((ContextualSupplier<AttemptResult, AttemptResult>) ctx -> attempt(ctx, upstreamRequest));
+              .newCall((ContextualSupplier<AttemptResult, AttemptResult>) this::attempt);
       failsafeCall = fc;
       if (cancelled || aborting) {
         throw new CancellationException();
       }
       result = fc.execute();
       if (attempts > 1 || debug()) {
-        debugLine("success on attempt {}/{} (HTTP {})", attempts, config.maxAttempts(), result.status);
+        debugLine("success on attempt {}/{} (HTTP {}{})", attempts, maxAttemptsShown(), result.status, routeSuffix(currentRoute));
       }
       deliver(result);
     } catch (Throwable t) {
@@ -261,54 +261,278 @@ final class RealExchange implements UpstreamExchange {
           result.abandon();
         }
       }
+      releaseRetryBudget();
       runner = null;
       Thread.interrupted(); // a cancel may have interrupted a backoff; never leak it to the pool
       finish(outcome == null ? Outcome.CLIENT_CANCELLED : outcome, status);
     }
   }
 
+  // ---- routes -----------------------------------------------------------------------------
+
+  /** The routes of this request, in order, and where the next attempt goes. */
+  private List<Route> routes;
+  private int routeIndex;
+  private int attemptsOnRoute;
+  private Route currentRoute;
+  /** The delay before the next attempt, decided with the route it goes to. */
+  private Duration nextDelay = Duration.ZERO;
+  private boolean retryBudgetHeld;
+  /** The last planning found no attempt left (so the client should not retry either). */
+  private boolean attemptsExhausted;
+  private final Map<String, byte[]> bodiesByModel = new java.util.HashMap<>(4);
+
+  private void planRoutes() {
+    Router router = client.router();
+    List<String> chain = router.modelChain(clientRequest.model(), clientRequest.models());
+    routes = router.routesFor(chain);
+    if (routes.isEmpty()) {
+      // No upstream serves any model of the chain: send it, unchanged, to the primary.
+      routes = router.routesFor(java.util.Collections.singletonList(null));
+    }
+    routeIndex = 0;
+    attemptsOnRoute = 0;
+  }
+
+  private int maxAttemptsShown() {
+    return routes != null && routes.size() > 1 ? config.maxRouteAttempts() : Math.min(config.maxAttempts(), config.maxRouteAttempts());
+  }
+
+  private String routeSuffix(Route route) {
+    return route == null || !routed() ? "" : " via " + route.name();
+  }
+
+  /** Whether this request is routed (several upstreams or models): then routes are named. */
+  private boolean routed() {
+    return client.router().routingActive() || !clientRequest.models().isEmpty();
+  }
+
   private RetryPolicy<AttemptResult> retryPolicy() {
     return RetryPolicy.<AttemptResult>builder()
-        .withMaxAttempts(config.maxAttempts())
-        .handleIf(e -> e instanceof AttemptFailure)
+        .withMaxAttempts(config.maxRouteAttempts())
+        .handleIf(e -> e instanceof AttemptFailure af && af.retry)
         .handleResultIf(r -> r.retry)
-        .withDelayFn(ctx -> {
-          AttemptResult last = ctx.getLastResult();
-          return client.backoff().delay(ctx.getAttemptCount(), last == null ? null : last.retryAfter);
-        })
+        .withDelayFn(ctx -> nextDelay)
         .onRetryScheduled(e -> {
           phase = Phase.BACKOFF;
           client.recorder().retry();
           if (attemptLogOn()) {
             debugLine(
-                "retrying in {}s after {}",
+                "retrying in {}s after {}{}",
                 String.format(Locale.ROOT, "%.1f", e.getDelay().toMillis() / 1000.0),
-                lastFailureReason);
+                lastFailureReason,
+                routes.size() > 1 && routes.get(routeIndex) != currentRoute ? " on " + routes.get(routeIndex).name() : "");
           }
         })
         .build();
   }
 
-  private Request buildUpstreamRequest() {
+  /** What the next attempt should do after a failure of this kind. */
+  private enum Move {
+    /** Retry the same route (5xx, 429, connect errors, resets), after a backoff. */
+    SAME_ROUTE,
+    /** Go to the next route at once (timeouts: waiting on the same one again is wasted time). */
+    NEXT_ROUTE,
+    /** Go to the first route with another model (the model cannot take this request). */
+    NEXT_MODEL,
+    /** Stop: return what we have. */
+    STOP
+  }
+
+  /**
+   * Decides where the next attempt goes and whether there is one, within MAX_ATTEMPTS per route,
+   * MAX_ROUTE_ATTEMPTS per request and the retry budget; sets {@link #nextDelay}.
+   */
+  private boolean planNext(Move move, Duration retryAfter) {
+    attemptsExhausted = true;
+    if (move == Move.STOP || cancelled || aborting || attempts >= config.maxRouteAttempts()) {
+      return false;
+    }
+    int next = -1;
+    boolean sameRoute = false;
+    boolean waitable = retryAfter == null || retryAfter.compareTo(config.retryAfterMax()) <= 0;
+    if (move == Move.SAME_ROUTE && attemptsOnRoute < config.maxAttempts() && waitable) {
+      next = routeIndex;
+      sameRoute = true;
+    } else if (move == Move.NEXT_MODEL) {
+      next = nextAllowed(routeIndex + 1, routes.get(routeIndex).model);
+    } else {
+      next = nextAllowed(routeIndex + 1, null);
+      if (next < 0 && move == Move.NEXT_ROUTE && attemptsOnRoute < config.maxAttempts()) {
+        next = routeIndex; // a single route: a timeout is retried on it, as DESIGN.md §2 says
+        sameRoute = true;
+      }
+    }
+    if (next < 0) {
+      // Attempts were left on this route but the upstream asked for a longer wait than we take.
+      attemptsExhausted = waitable || attemptsOnRoute >= config.maxAttempts();
+      return false;
+    }
+    if (!client.retryBudget().tryAcquire()) {
+      lastFailureReason += " (retry budget spent)";
+      return false;
+    }
+    retryBudgetHeld = true;
+    if (!sameRoute) {
+      routeIndex = next;
+      attemptsOnRoute = 0;
+      nextDelay = Duration.ZERO; // another route: no reason to wait
+    } else {
+      nextDelay = client.backoff().delay(attemptsOnRoute, retryAfter);
+    }
+    return true;
+  }
+
+  /** The first route from {@code from} whose breaker would let a request through and whose model differs from {@code notModel}. */
+  private int nextAllowed(int from, String notModel) {
+    for (int i = from; i < routes.size(); i++) {
+      Route r = routes.get(i);
+      if (notModel != null && notModel.equals(r.model)) {
+        continue;
+      }
+      if (r.breaker.wouldAllow()) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  private void releaseRetryBudget() {
+    if (retryBudgetHeld) {
+      retryBudgetHeld = false;
+      client.retryBudget().release();
+    }
+  }
+
+  /**
+   * One attempt, inside the retry policy: picks its route (skipping open breakers), sends it,
+   * records the result in the trail and the route's breaker, and decides whether and where the
+   * next attempt goes.
+   */
+  private AttemptResult attempt(dev.failsafe.ExecutionContext<AttemptResult> ctx) {
+    releaseRetryBudget(); // the retry that brought us here is now running, not pending
+    if (cancelled || aborting) {
+      throw new CancellationException();
+    }
+    Route route = acquireRoute();
+    currentRoute = route;
+    int n = ctx.getAttemptCount() + 1;
+    attempts = n;
+    attemptsOnRoute++;
+    phase = Phase.WAITING_HEADERS;
+    long started = System.nanoTime();
+    attemptStartNanos = started;
+    headersNanos = -1;
+    firstEventNanos = -1;
+    boolean routed = routed();
+    String upstreamName = routed ? route.upstream.name() : null;
+    String modelName = routed ? route.model : null;
+    try {
+      AttemptResult result = sendAttempt(n, route, ctx);
+      trail.add(new AttemptRecord(n, Integer.toString(result.status), Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      int code = result.status;
+      if (code >= 500) {
+        route.breaker.failure();
+      } else if (code >= 400) {
+        route.breaker.neutral(); // 4xx and 429 say nothing about the provider's health
+      } else {
+        route.breaker.success();
+        if (headersNanos >= 0) {
+          route.adaptive.record(Duration.ofNanos(headersNanos));
+        }
+      }
+      Move move;
+      if (result.retryableStatus) {
+        move = Move.SAME_ROUTE;
+      } else if (code == 400 && contextLengthExceeded(result.body)) {
+        lastFailureReason = "context_length_exceeded";
+        move = Move.NEXT_MODEL;
+      } else {
+        move = Move.STOP;
+      }
+      result.retry = move != Move.STOP && planNext(move, result.retryAfter);
+      return result;
+    } catch (AttemptFailure f) {
+      trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      route.breaker.failure();
+      f.retry = planNext(f.kind.isTimeout() ? Move.NEXT_ROUTE : Move.SAME_ROUTE, null);
+      throw f;
+    } catch (UpstreamBadResponseException bad) {
+      trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      route.breaker.failure();
+      throw bad;
+    } catch (RuntimeException other) {
+      trail.add(new AttemptRecord(n, "cancelled", Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      route.breaker.neutral();
+      throw other;
+    }
+  }
+
+  /** The route for this attempt: the planned one, or the next whose breaker lets it through. */
+  private Route acquireRoute() {
+    for (int i = routeIndex; i < routes.size(); i++) {
+      Route r = routes.get(i);
+      if (r.breaker.tryAcquire()) {
+        if (i != routeIndex) {
+          routeIndex = i;
+          attemptsOnRoute = 0;
+        }
+        return r;
+      }
+    }
+    Duration soonest = null;
+    StringBuilder open = new StringBuilder();
+    for (Route r : routes) {
+      Duration d = r.breaker.remainingOpen();
+      if (soonest == null || d.compareTo(soonest) < 0) {
+        soonest = d;
+      }
+      if (open.length() > 0) {
+        open.append(", ");
+      }
+      open.append(r.name());
+    }
+    throw new dev.llmrelay.core.UpstreamCircuitOpenException(open.toString(), soonest == null ? Duration.ofSeconds(1) : soonest);
+  }
+
+  private static final byte[] CONTEXT_LENGTH = "context_length_exceeded".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
+  private static boolean contextLengthExceeded(byte[] body) {
+    outer:
+    for (int i = 0; i <= body.length - CONTEXT_LENGTH.length; i++) {
+      for (int j = 0; j < CONTEXT_LENGTH.length; j++) {
+        if (body[i + j] != CONTEXT_LENGTH[j]) {
+          continue outer;
+        }
+      }
+      return true;
+    }
+    return false;
+  }
+
+  private Request buildUpstreamRequest(Route route) {
+    Upstream upstream = route.upstream;
     Map<String, List<String>> forwarded = HopByHopHeaders.endToEnd(clientRequest.headers(), NOT_FORWARDED_UP);
     Headers.Builder headers = new Headers.Builder();
-    boolean upstreamKey = config.upstreamApiKey().isPresent();
+    // The primary without a key passes the client's Authorization through; any other upstream
+    // gets its own key or none: a client's key for one provider never goes to another.
+    boolean keepClientAuthorization = upstream.config.key().isEmpty() && upstream.config.primary();
     forwarded.forEach((name, values) -> {
-      if (upstreamKey && name.equalsIgnoreCase("authorization")) {
+      if (!keepClientAuthorization && name.equalsIgnoreCase("authorization")) {
         return;
       }
       for (String v : values) {
         headers.addUnsafeNonAscii(name, v);
       }
     });
-    config.upstreamApiKey().ifPresent(key -> headers.set("Authorization", "Bearer " + key));
+    upstream.config.key().ifPresent(key -> headers.set("Authorization", "Bearer " + key));
     headers.set("X-Request-Id", clientRequest.requestId());
     Request.Builder upstreamRequest =
-        new Request.Builder().url(client.urlFor(clientRequest.endpoint())).headers(headers.build());
+        new Request.Builder().url(upstream.urlFor(clientRequest.endpoint())).headers(headers.build());
     if (clientRequest.endpoint().hasBody()) {
       List<String> ct = clientRequest.headers().get("Content-Type");
       MediaType type = ct == null || ct.isEmpty() ? JSON : MediaType.parse(ct.get(0));
-      upstreamRequest.post(RequestBody.create(clientRequest.body(), type == null ? JSON : type));
+      upstreamRequest.post(RequestBody.create(bodyFor(route.model), type == null ? JSON : type));
     } else {
       upstreamRequest.get();
     }
@@ -316,42 +540,36 @@ final class RealExchange implements UpstreamExchange {
   }
 
   /**
-   * One attempt, inside the retry policy: returns a complete response or a stream ready to commit,
-   * and records the attempt's result and duration in the trail whichever way it ends.
+   * The body sent for {@code model}: the client's bytes untouched when they already name it
+   * (the common case), else rewritten with Jackson to carry exactly that one model.
    */
-  private AttemptResult attempt(dev.failsafe.ExecutionContext<AttemptResult> ctx, Request upstreamRequest) {
-    if (cancelled || aborting) {
-      throw new CancellationException();
+  private byte[] bodyFor(String model) {
+    if (model == null || (model.equals(clientRequest.model()) && clientRequest.models().isEmpty())) {
+      return clientRequest.body();
     }
-    int n = ctx.getAttemptCount() + 1;
-    attempts = n;
-    phase = Phase.WAITING_HEADERS;
-    long started = System.nanoTime();
-    attemptStartNanos = started;
-    headersNanos = -1;
-    firstEventNanos = -1;
-    try {
-      AttemptResult result = sendAttempt(n, upstreamRequest, ctx);
-      trail.add(new AttemptRecord(n, Integer.toString(result.status), Duration.ofNanos(System.nanoTime() - started)));
-      return result;
-    } catch (AttemptFailure f) {
-      trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started)));
-      throw f;
-    } catch (UpstreamBadResponseException bad) {
-      trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started)));
-      throw bad;
-    } catch (RuntimeException other) {
-      trail.add(new AttemptRecord(n, "cancelled", Duration.ofNanos(System.nanoTime() - started)));
-      throw other;
-    }
+    return bodiesByModel.computeIfAbsent(model, m -> {
+      try {
+        com.fasterxml.jackson.databind.JsonNode tree = Json.MAPPER.readTree(clientRequest.body());
+        if (!(tree instanceof com.fasterxml.jackson.databind.node.ObjectNode object)) {
+          return clientRequest.body();
+        }
+        object.put("model", m);
+        object.remove("models");
+        return Json.MAPPER.writeValueAsBytes(object);
+      } catch (IOException e) {
+        return clientRequest.body(); // the servlet validated it; an embedder's odd body goes as is
+      }
+    });
   }
 
-  private AttemptResult sendAttempt(int n, Request upstreamRequest, dev.failsafe.ExecutionContext<AttemptResult> ctx) {
+  private AttemptResult sendAttempt(int n, Route route, dev.failsafe.ExecutionContext<AttemptResult> ctx) {
     boolean first = n == 1;
-    Duration timeout = first ? config.attemptTimeout() : config.retryTimeout();
+    Duration configured = first ? config.attemptTimeout() : config.retryTimeout();
+    Duration timeout = config.adaptiveTimeouts() ? route.adaptive.limit(configured) : configured;
     if (attemptLogOn()) {
-      debugLine("attempt {}/{} to upstream [timeout {}]", n, config.maxAttempts(), seconds(timeout));
+      debugLine("attempt {}/{} to upstream{} [timeout {}]", n, maxAttemptsShown(), routeSuffix(route), seconds(timeout));
     }
+    Request upstreamRequest = buildUpstreamRequest(route);
     Call call = client.okHttp().newCall(upstreamRequest);
     upstreamCall = call;
     ctx.onCancel(call::cancel);
@@ -363,7 +581,7 @@ final class RealExchange implements UpstreamExchange {
     AtomicReference<Response> late = new AtomicReference<>();
     try {
       upstreamResponse =
-          client.headerTimeout(first).get(tctx -> {
+          client.headerTimeout(timeout).get(tctx -> {
             tctx.onCancel(call::cancel);
             Response r = call.execute();
             late.set(r);
@@ -401,6 +619,9 @@ final class RealExchange implements UpstreamExchange {
       BufferedSource source = upstreamResponse.body().source();
       if (sse) {
         SseEventScanner scanner = new SseEventScanner(READ_SIZE * 2);
+        if (!config.firstEventTimeout().isZero()) {
+          firstEventDeadline = new FirstEventDeadline(call, config.firstEventTimeout(), client.scheduler());
+        }
         while (!scanner.hasDataEvent()) {
           int r = source.read(scanner.writableBuffer(READ_SIZE), scanner.writeOffset(), READ_SIZE);
           if (r == -1) {
@@ -415,6 +636,10 @@ final class RealExchange implements UpstreamExchange {
           }
         }
         keepOpen = true;
+        if (firstEventDeadline != null) {
+          firstEventDeadline.cancel();
+          firstEventDeadline = null;
+        }
         firstEventNanos = System.nanoTime() - attemptStartNanos;
         return AttemptResult.stream(code, headers, upstreamResponse, call, scanner, watchdog);
       }
@@ -445,6 +670,15 @@ final class RealExchange implements UpstreamExchange {
       }
       return AttemptResult.complete(code, headers, body.readByteArray(), retryAfter, retryableStatus, retryableStatus && waitable);
     } catch (IOException e) {
+      if (firstEventDeadline != null && firstEventDeadline.fired()) {
+        client.recorder().attemptTimeout();
+        throw attemptFailed(
+            n,
+            new AttemptFailure(
+                AttemptFailure.Kind.FIRST_EVENT_TIMEOUT,
+                "no data event within " + seconds(config.firstEventTimeout()) + " of the response headers",
+                e));
+      }
       if (watchdog != null && watchdog.fired()) {
         client.recorder().attemptTimeout();
         throw attemptFailed(
@@ -456,6 +690,10 @@ final class RealExchange implements UpstreamExchange {
       }
       throw attemptFailed(n, classify(e, "the response body broke: "));
     } finally {
+      if (firstEventDeadline != null) {
+        firstEventDeadline.cancel();
+        firstEventDeadline = null;
+      }
       if (!keepOpen) {
         if (watchdog != null) {
           watchdog.close();
@@ -509,7 +747,7 @@ final class RealExchange implements UpstreamExchange {
       return;
     }
     int code = result.status;
-    boolean exhausted = result.retryableStatus && attempts >= config.maxAttempts();
+    boolean exhausted = result.retryableStatus && attemptsExhausted;
     Outcome o = outcomeFor(code);
     phase = Phase.STREAMING;
     if (code >= 400 && !JsonBodies.inspect(result.body).valid()) {
@@ -650,6 +888,9 @@ final class RealExchange implements UpstreamExchange {
 
   private void midStreamFailure(AttemptResult result, String cause, String reason) throws ClientGone {
     result.abandon(); // close the upstream connection before telling the client
+    if (currentRoute != null && !"shutdown".equals(cause)) {
+      currentRoute.breaker.failure(); // a provider fault, even after the commit point
+    }
     outcome = Outcome.MIDSTREAM_FAILURE;
     midStreamCause = cause;
     streamTokens(result.scanner);
@@ -732,6 +973,13 @@ final class RealExchange implements UpstreamExchange {
       out.put("X-Upstream-Request-Id", List.of(upstreamId));
     }
     out.put("X-Relay-Attempts", List.of(Integer.toString(attempts)));
+    Route route = currentRoute;
+    if (route != null && routed()) {
+      out.put("X-Relay-Upstream", List.of(route.upstream.name()));
+      if (route.model != null) {
+        out.put("X-Relay-Model", List.of(route.model));
+      }
+    }
     if (exhausted) {
       out.put("x-should-retry", List.of("false"));
     }
@@ -770,6 +1018,10 @@ final class RealExchange implements UpstreamExchange {
       } else {
         failBeforeCommit(new UpstreamUnreachableException("The upstream could not be reached: " + summary, attempts, af), Outcome.UNREACHABLE);
       }
+      return;
+    }
+    if (e instanceof dev.llmrelay.core.UpstreamCircuitOpenException open) {
+      failBeforeCommit(open, attempts <= 1 ? Outcome.REJECTED : Outcome.UPSTREAM_5XX);
       return;
     }
     if (e instanceof UpstreamBadResponseException bad) {
@@ -885,6 +1137,27 @@ final class RealExchange implements UpstreamExchange {
   static String seconds(Duration d) {
     long ms = d.toMillis();
     return ms % 1000 == 0 ? (ms / 1000) + "s" : String.format(Locale.ROOT, "%.1fs", ms / 1000.0);
+  }
+
+  /** Cancels the call when a stream's first data event is late; cancelled at the commit point. */
+  private static final class FirstEventDeadline {
+    private final java.util.concurrent.ScheduledFuture<?> task;
+    private volatile boolean fired;
+
+    FirstEventDeadline(Call call, Duration limit, java.util.concurrent.ScheduledExecutorService scheduler) {
+      this.task = scheduler.schedule(() -> {
+        fired = true;
+        call.cancel();
+      }, limit.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+    }
+
+    boolean fired() {
+      return fired;
+    }
+
+    void cancel() {
+      task.cancel(false);
+    }
   }
 
   /** The client went away while the relay wrote to it. */

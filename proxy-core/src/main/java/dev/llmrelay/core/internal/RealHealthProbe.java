@@ -2,7 +2,6 @@ package dev.llmrelay.core.internal;
 
 import dev.llmrelay.core.HealthReport;
 import dev.llmrelay.core.RelayConfig;
-import dev.llmrelay.core.UpstreamHealthProbe;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.net.ConnectException;
@@ -34,10 +33,11 @@ import org.slf4j.LoggerFactory;
  * HEALTH_INTERVAL_SECONDS} and logs each change of state. Probes use OkHttp's async dispatcher on
  * the shared pool and never take a chat permit. Thread-safe.
  */
-final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
+final class RealHealthProbe implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger("dev.llmrelay.health");
 
   private final RelayConfig config;
+  private final String upstreamName;
   private final OkHttpClient probeClient;
   private final ScheduledExecutorService scheduler;
   private final Clock clock;
@@ -49,7 +49,17 @@ final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
   private volatile boolean closed;
 
   RealHealthProbe(RelayConfig config, OkHttpClient shared, ScheduledExecutorService scheduler, Clock clock) {
+    this(config, config.upstreams().get(0), shared, scheduler, clock);
+  }
+
+  RealHealthProbe(
+      RelayConfig config,
+      dev.llmrelay.core.UpstreamConfig upstream,
+      OkHttpClient shared,
+      ScheduledExecutorService scheduler,
+      Clock clock) {
     this.config = config;
+    this.upstreamName = upstream.name();
     this.scheduler = scheduler;
     this.clock = clock;
     // Same pool and dispatcher; a GET may be retried by OkHttp on a stale pooled connection.
@@ -60,15 +70,15 @@ final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
             .readTimeout(config.healthTimeout())
             .connectTimeout(min(config.connectTimeout(), config.healthTimeout()))
             .build();
-    HttpUrl base = HttpUrl.get(config.upstreamBaseUrl().toString());
+    HttpUrl base = HttpUrl.get(upstream.baseUrl().toString());
     boolean openRouterKey =
-        config.upstreamApiKey().isPresent()
+        upstream.key().isPresent()
             && base.host().endsWith("openrouter.ai")
             && RelayConfig.DEFAULT_HEALTH_PATH.equals(config.healthPath());
     String path = openRouterKey ? "/key" : config.healthPath();
     Request.Builder request =
         new Request.Builder().url(base.newBuilder().addPathSegments(path.substring(1)).build()).get();
-    config.upstreamApiKey().ifPresent(key -> request.header("Authorization", "Bearer " + key));
+    upstream.key().ifPresent(key -> request.header("Authorization", "Bearer " + key));
     this.probeRequest = request.build();
   }
 
@@ -86,7 +96,6 @@ final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
     }
   }
 
-  @Override
   public CompletionStage<HealthReport> check() {
     return probe(false);
   }
@@ -169,9 +178,9 @@ final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
     if (previous == null || previous.upstream() != report.upstream()) {
       String from = previous == null ? "unknown" : previous.upstream().wireName();
       if (report.healthy()) {
-        log.info("upstream {} -> reachable ({} ms)", from, report.responseTimeMillis());
+        log.info("upstream {} {} -> reachable ({} ms)", upstreamName, from, report.responseTimeMillis());
       } else {
-        log.warn("upstream {} -> {}: {}", from, report.upstream().wireName(), report.message());
+        log.warn("upstream {} {} -> {}: {}", upstreamName, from, report.upstream().wireName(), report.message());
       }
     }
     future.complete(report);
@@ -182,7 +191,6 @@ final class RealHealthProbe implements UpstreamHealthProbe, AutoCloseable {
     return probeRequest.url();
   }
 
-  @Override
   public synchronized Optional<HealthReport> lastReport() {
     return Optional.ofNullable(last);
   }

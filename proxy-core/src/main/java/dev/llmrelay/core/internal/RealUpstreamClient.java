@@ -63,12 +63,14 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final StatsRecorder stats = new StatsRecorder();
   private final DebugMode debugMode;
   private final Backoff backoff;
-  private final Clock clock = Clock.systemUTC();
+  private final Clock clock;
   private final FailsafeExecutor<Response> firstAttemptHeaders;
   private final FailsafeExecutor<Response> retryAttemptHeaders;
-  private final Map<Endpoint, HttpUrl> urls = new EnumMap<>(Endpoint.class);
+  private final List<Upstream> upstreams;
+  private final Router router;
+  private final RetryBudget retryBudget;
   private final Set<RealExchange> active = ConcurrentHashMap.newKeySet();
-  private final RealHealthProbe healthProbe;
+  private final CompositeHealthProbe healthProbe;
   private final RequestLog requestLog;
   private final List<ExchangeListener> listeners;
   private volatile boolean closed;
@@ -77,9 +79,12 @@ public final class RealUpstreamClient implements UpstreamClient {
    * @param config configuration
    * @param executor exchange executor, or null for the default (virtual threads on 21+)
    * @param listeners told about every finished request
+   * @param clock times breakers and reads HTTP-date Retry-After
    */
-  public RealUpstreamClient(RelayConfig config, ExecutorService executor, List<ExchangeListener> listeners) {
+  public RealUpstreamClient(
+      RelayConfig config, ExecutorService executor, List<ExchangeListener> listeners, Clock clock) {
     this.config = Objects.requireNonNull(config, "config");
+    this.clock = Objects.requireNonNull(clock, "clock");
     this.scheduler = Threads.newScheduler("llmrelay-scheduler");
     this.ownsExecutor = executor == null;
     this.executor = executor != null ? executor : Threads.newPerTaskExecutor("llmrelay-exchange-");
@@ -110,10 +115,12 @@ public final class RealUpstreamClient implements UpstreamClient {
             .writeTimeout(longestHeaderWait.plusSeconds(5))
             .callTimeout(Duration.ZERO)
             .build();
-    HttpUrl base = HttpUrl.get(config.upstreamBaseUrl().toString());
-    for (Endpoint e : Endpoint.values()) {
-      urls.put(e, base.newBuilder().addPathSegments(e.upstreamPath().substring(1)).build());
+    List<Upstream> ups = new java.util.ArrayList<>();
+    for (dev.llmrelay.core.UpstreamConfig u : config.upstreams()) {
+      ups.add(new Upstream(u));
     }
+    this.upstreams = List.copyOf(ups);
+    this.router = new Router(upstreams, config, clock);
     this.gate =
         new ConcurrencyGate(
             config.maxConcurrentRequests(),
@@ -123,16 +130,22 @@ public final class RealUpstreamClient implements UpstreamClient {
             scheduler);
     this.debugMode = new DebugMode(config.debugMode(), config.debugModeFile().orElse(null));
     this.backoff = new Backoff(config.backoffInitial(), config.backoffMax());
-    this.firstAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.attemptTimeout())).with(scheduler);
-    this.retryAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.retryTimeout())).with(scheduler);
-    this.healthProbe = new RealHealthProbe(config, okHttp, scheduler, clock);
+    this.firstAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.attemptTimeout()));
+    this.retryAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.retryTimeout()));
+    for (Upstream u : upstreams) {
+      u.probe = new RealHealthProbe(config, u.config, okHttp, scheduler, clock);
+    }
+    this.healthProbe = new CompositeHealthProbe(upstreams, this::routesOf);
+    this.retryBudget = new RetryBudget(gate::inUse);
     this.requestLog =
         new RequestLog(config.logDir().map(dir -> JsonLinesWriter.daily(dir, config.logRetentionDays())).orElse(null));
     this.listeners = List.copyOf(listeners);
     for (ExchangeListener listener : this.listeners) {
       listener.clientStarted(this);
     }
-    healthProbe.startHeartbeat();
+    for (Upstream u : upstreams) {
+      u.probe.startHeartbeat();
+    }
   }
 
   @Override
@@ -183,7 +196,26 @@ public final class RealUpstreamClient implements UpstreamClient {
 
   @Override
   public RelayStats stats() {
-    return stats.snapshot(gate, requestLog.dropped());
+    return stats.snapshot(gate, requestLog.dropped(), retryBudget.denied());
+  }
+
+  @Override
+  public List<dev.llmrelay.core.RouteStatus> routes() {
+    return router.knownRoutes().stream().map(this::status).toList();
+  }
+
+  private List<dev.llmrelay.core.RouteStatus> routesOf(String upstream) {
+    return router.knownRoutes().stream().filter(r -> r.upstream.name().equals(upstream)).map(this::status).toList();
+  }
+
+  private dev.llmrelay.core.RouteStatus status(Route r) {
+    return new dev.llmrelay.core.RouteStatus(
+        r.upstream.name(),
+        r.model,
+        r.breaker.state(),
+        r.breaker.remainingOpen(),
+        config.adaptiveTimeouts() ? r.adaptive.limit(config.attemptTimeout()) : config.attemptTimeout(),
+        r.adaptive.samples());
   }
 
   @Override
@@ -197,7 +229,9 @@ public final class RealUpstreamClient implements UpstreamClient {
       return;
     }
     closed = true;
-    healthProbe.close();
+    for (Upstream u : upstreams) {
+      u.probe.close();
+    }
     gate.close();
     for (RealExchange e : active) {
       e.abort(); // 503 relay_closed before the commit point, an in-band error after it
@@ -275,12 +309,28 @@ public final class RealUpstreamClient implements UpstreamClient {
     return clock;
   }
 
-  HttpUrl urlFor(Endpoint endpoint) {
-    return urls.get(endpoint);
+  Router router() {
+    return router;
   }
 
-  FailsafeExecutor<Response> headerTimeout(boolean firstAttempt) {
-    return firstAttempt ? firstAttemptHeaders : retryAttemptHeaders;
+  RetryBudget retryBudget() {
+    return retryBudget;
+  }
+
+  /** The most retries that were ever in flight at once (a test hook for the retry budget). */
+  public int maxConcurrentRetries() {
+    return retryBudget.maxSeen();
+  }
+
+  /** A time-to-headers limit as a Failsafe executor; the two configured ones are built once. */
+  FailsafeExecutor<Response> headerTimeout(Duration limit) {
+    if (limit.equals(config.attemptTimeout())) {
+      return firstAttemptHeaders;
+    }
+    if (limit.equals(config.retryTimeout())) {
+      return retryAttemptHeaders;
+    }
+    return Failsafe.with(Timeout.<Response>of(limit));
   }
 
   void exchangeEnded(RealExchange exchange) {

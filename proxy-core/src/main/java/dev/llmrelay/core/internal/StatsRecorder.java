@@ -41,7 +41,7 @@ public final class StatsRecorder {
   }
 
   /** A snapshot with the gate's gauges. */
-  public RelayStats snapshot(ConcurrencyGate gate, long requestLogDropped) {
+  public RelayStats snapshot(ConcurrencyGate gate, long requestLogDropped, long retriesDenied) {
     long total = 0;
     for (LongAdder a : outcomes.values()) {
       total += a.sum();
@@ -63,7 +63,8 @@ public final class StatsRecorder {
         gate.inUse(),
         gate.queued(),
         gate.availablePermits(),
-        requestLogDropped);
+        requestLogDropped,
+        retriesDenied);
   }
 
   private long count(Outcome o) {

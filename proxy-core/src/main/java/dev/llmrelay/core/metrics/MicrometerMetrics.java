@@ -56,13 +56,13 @@ public final class MicrometerMetrics implements ExchangeListener {
       java.util.Arrays.stream(Outcome.values()).map(o -> o.name().toLowerCase(Locale.ROOT)).toList();
   /** The attempt result tag values. */
   public static final List<String> ATTEMPT_RESULTS =
-      List.of("success", "http_4xx", "http_429", "http_5xx", "timeout", "idle_timeout", "connect_error", "reset", "bad_response", "cancelled");
+      List.of("success", "http_4xx", "http_429", "http_5xx", "timeout", "idle_timeout", "first_event_timeout", "connect_error", "reset", "bad_response", "cancelled");
   /** The retry reason tag values. */
   public static final List<String> RETRY_REASONS =
-      List.of("http_5xx", "http_429", "http_408", "timeout", "idle_timeout", "connect_error", "reset");
+      List.of("http_5xx", "http_429", "http_408", "context_length_exceeded", "timeout", "idle_timeout", "first_event_timeout", "connect_error", "reset");
   /** The rejection reason tag values. */
   public static final List<String> REJECT_REASONS =
-      List.of("concurrency_limit", "queue_full", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed");
+      List.of("concurrency_limit", "queue_full", "upstream_circuit_open", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed");
   /** The client disconnect phase tag values. */
   public static final List<String> DISCONNECT_PHASES = List.of("queued", "backoff", "waiting_headers", "streaming");
   /** The mid-stream failure cause tag values. */
