@@ -49,8 +49,13 @@ public interface UpstreamClient extends AutoCloseable {
    */
   void recordRejection(String requestId, String method, String path, RelayException error);
 
-  /** The routes (upstream and model) the relay knows, with breaker state and learned timeout. */
-  java.util.List<RouteStatus> routes();
+  /**
+   * The routes (upstream and model) the relay knows, with breaker state and learned timeout.
+   * The default, for other implementations, knows none.
+   */
+  default java.util.List<RouteStatus> routes() {
+    return java.util.List.of();
+  }
 
   /** A consistent-enough snapshot of the counters and gauges. */
   RelayStats stats();

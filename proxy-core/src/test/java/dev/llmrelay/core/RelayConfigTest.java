@@ -199,4 +199,83 @@ class RelayConfigTest {
     assertThat(copy.toString()).isEqualTo(c.toString());
     assertThat(copy.upstreamApiKey()).contains("k");
   }
+
+  @Test
+  void failoverVariablesAreParsed() {
+    Map<String, String> env = new HashMap<>();
+    env.put("UPSTREAM_BASE_URL", "https://openrouter.ai/api/v1");
+    env.put("UPSTREAM_WEIGHT", "3");
+    env.put("UPSTREAM_2_BASE_URL", "http://127.0.0.1:8001/v1");
+    env.put("UPSTREAM_2_API_KEY", "sk-two");
+    env.put("UPSTREAM_2_WEIGHT", "2");
+    env.put("UPSTREAM_2_MODELS", "gpt-4o-mini, claude-haiku");
+    env.put("UPSTREAM_10_BASE_URL", "http://127.0.0.1:8010/v1");
+    env.put("MODEL_FALLBACKS", "gpt-4o=gpt-4o-mini,claude-haiku; big=small");
+    env.put("MAX_ROUTE_ATTEMPTS", "4");
+    env.put("BREAKER_FAILURES", "7");
+    env.put("BREAKER_FAILURE_RATE", "40");
+    env.put("BREAKER_OPEN_SECONDS", "12.5");
+    env.put("FIRST_EVENT_TIMEOUT_SECONDS", "8");
+    env.put("ADAPTIVE_TIMEOUTS", "false");
+
+    RelayConfig c = RelayConfig.fromEnvironment(env, null);
+
+    assertThat(c.upstreams()).extracting(UpstreamConfig::name).containsExactly("primary", "upstream2", "upstream10");
+    assertThat(c.upstreams().get(0).weight()).isEqualTo(3);
+    UpstreamConfig two = c.upstreams().get(1);
+    assertThat(two.baseUrl()).hasToString("http://127.0.0.1:8001/v1");
+    assertThat(two.key()).contains("sk-two");
+    assertThat(two.weight()).isEqualTo(2);
+    assertThat(two.models()).containsExactlyInAnyOrder("gpt-4o-mini", "claude-haiku");
+    assertThat(two.serves("gpt-4o-mini")).isTrue();
+    assertThat(two.serves("gpt-4o")).isFalse();
+    assertThat(c.upstreams().get(2).models()).as("empty = all").isEmpty();
+    assertThat(c.modelFallbacks()).containsEntry("gpt-4o", List.of("gpt-4o-mini", "claude-haiku")).containsEntry("big", List.of("small"));
+    assertThat(c.maxRouteAttempts()).isEqualTo(4);
+    assertThat(c.breakerFailures()).isEqualTo(7);
+    assertThat(c.breakerFailureRate()).isEqualTo(40);
+    assertThat(c.breakerOpen()).isEqualTo(Duration.ofMillis(12500));
+    assertThat(c.firstEventTimeout()).isEqualTo(Duration.ofSeconds(8));
+    assertThat(c.adaptiveTimeouts()).isFalse();
+    assertThat(c.toString()).doesNotContain("sk-two");
+  }
+
+  @Test
+  void failoverDefaults() {
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of(), null);
+    assertThat(c.upstreams()).hasSize(1);
+    assertThat(c.modelFallbacks()).isEmpty();
+    assertThat(c.maxRouteAttempts()).isEqualTo(6);
+    assertThat(c.breakerFailures()).isEqualTo(5);
+    assertThat(c.breakerFailureRate()).isEqualTo(50);
+    assertThat(c.breakerOpen()).isEqualTo(Duration.ofSeconds(30));
+    assertThat(c.firstEventTimeout()).as("off").isEqualTo(Duration.ZERO);
+    assertThat(c.adaptiveTimeouts()).isTrue();
+  }
+
+  @ParameterizedTest(name = "{0}={1}")
+  @CsvSource(delimiter = '|', value = {
+    "UPSTREAM_2_BASE_URL|ftp://x",
+    "UPSTREAM_WEIGHT|0",
+    "MODEL_FALLBACKS|gpt-4o",
+    "MODEL_FALLBACKS|=a,b",
+    "MAX_ROUTE_ATTEMPTS|0",
+    "BREAKER_FAILURES|0",
+    "BREAKER_FAILURE_RATE|101",
+    "BREAKER_OPEN_SECONDS|0",
+    "FIRST_EVENT_TIMEOUT_SECONDS|-1",
+    "ADAPTIVE_TIMEOUTS|sometimes",
+  })
+  void aBadFailoverValueNamesItsVariable(String name, String value) {
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(name, value), null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining(name);
+  }
+
+  @Test
+  void aBadWeightOfAnAdditionalUpstreamNamesItsVariable() {
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_3_BASE_URL", "http://127.0.0.1:1/v1", "UPSTREAM_3_WEIGHT", "x"), null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("UPSTREAM_3_WEIGHT");
+  }
 }

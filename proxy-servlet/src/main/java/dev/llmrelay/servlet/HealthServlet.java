@@ -1,6 +1,8 @@
 package dev.llmrelay.servlet;
 
 import dev.llmrelay.core.HealthReport;
+import dev.llmrelay.core.UpstreamHealth;
+import java.util.List;
 import dev.llmrelay.core.MethodNotAllowedException;
 import dev.llmrelay.core.NotFoundException;
 import dev.llmrelay.core.RelayException;
@@ -122,7 +124,8 @@ public final class HealthServlet extends HttpServlet {
           public void onTimeout(AsyncEvent event) {
             long ms = (System.nanoTime() - started) / 1_000_000;
             answer(async, clientResponse, answered, requestId,
-                new HealthReport(HealthReport.State.TIMEOUT, ms, 0, "the health probe did not finish", Instant.now()));
+                new HealthReport(HealthReport.State.TIMEOUT, ms, 0, "the health probe did not finish", Instant.now()),
+                List.of());
           }
 
           @Override
@@ -138,27 +141,47 @@ public final class HealthServlet extends HttpServlet {
           @Override
           public void onStartAsync(AsyncEvent event) {}
         });
+    boolean severalRoutes = client.config().upstreams().size() > 1 || !client.config().modelFallbacks().isEmpty();
+    if (severalRoutes) {
+      client.healthProbe().checkEach().whenComplete((each, error) -> {
+        if (each == null || each.isEmpty()) {
+          answer(async, clientResponse, answered, requestId, failed(started, error, requestId), List.of());
+        } else {
+          HealthReport combined =
+              each.stream().map(UpstreamHealth::report).filter(HealthReport::healthy).findFirst().orElse(each.get(0).report());
+          answer(async, clientResponse, answered, requestId, combined, each);
+        }
+      });
+      return;
+    }
     client.healthProbe().check().whenComplete((report, error) -> {
-      HealthReport r = report;
-      if (r == null) {
-        log.warn("request {}: the health probe failed unexpectedly", requestId, error);
-        long ms = (System.nanoTime() - started) / 1_000_000;
-        r = new HealthReport(HealthReport.State.UNREACHABLE, ms, 0, "the health probe failed", Instant.now());
-      }
-      answer(async, clientResponse, answered, requestId, r);
+      HealthReport r = report == null ? failed(started, error, requestId) : report;
+      answer(async, clientResponse, answered, requestId, r, List.of());
     });
   }
 
+  private static HealthReport failed(long started, Throwable error, String requestId) {
+    log.warn("request {}: the health probe failed unexpectedly", requestId, error);
+    long ms = (System.nanoTime() - started) / 1_000_000;
+    return new HealthReport(HealthReport.State.UNREACHABLE, ms, 0, "the health probe failed", Instant.now());
+  }
+
   private void answer(
-      AsyncContext async, HttpServletResponse clientResponse, AtomicBoolean answered, String requestId, HealthReport report) {
+      AsyncContext async,
+      HttpServletResponse clientResponse,
+      AtomicBoolean answered,
+      String requestId,
+      HealthReport report,
+      List<UpstreamHealth> each) {
     if (!answered.compareAndSet(false, true)) {
       return;
     }
     try {
+      List<String> keys = client.config().upstreams().stream().map(u -> u.apiKey()).filter(k -> k != null).toList();
       HealthResponses.write(
           clientResponse,
           report.endpointStatus(),
-          HealthResponses.upstream(report, client.config().upstreamApiKey()),
+          HealthResponses.upstream(report, keys, each),
           requestId);
     } catch (IOException | RuntimeException e) {
       log.debug("request {}: could not send the health answer: {}", requestId, e.toString());

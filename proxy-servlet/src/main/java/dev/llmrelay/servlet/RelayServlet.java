@@ -176,7 +176,8 @@ public final class RelayServlet extends HttpServlet {
               body.bytes(),
               requestId,
               body.model(),
-              body.streamRequested());
+              body.streamRequested(),
+              body.models());
 
       AsyncContext async = clientRequest.startAsync(clientRequest, clientResponse);
       async.setTimeout(0); // every timeout belongs to the core (PITFALLS P-J1)

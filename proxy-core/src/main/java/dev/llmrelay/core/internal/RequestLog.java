@@ -40,7 +40,7 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
           r.requestId(),
           r.method(),
           r.path(),
-          r.model(),
+          clean(r.model()),
           r.streamed() || r.streamRequested(),
           r.status(),
           r.outcome().name().toLowerCase(Locale.ROOT),
@@ -58,6 +58,19 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
     if (jsonLines != null) {
       jsonLines.offer(Instant.now(), toJson(r));
     }
+  }
+
+  /** A client-supplied value made safe for a log line: no control characters, at most 128 chars. */
+  static String clean(String value) {
+    if (value == null) {
+      return null;
+    }
+    StringBuilder out = new StringBuilder(Math.min(value.length(), 128));
+    for (int i = 0; i < value.length() && out.length() < 128; i++) {
+      char c = value.charAt(i);
+      out.append(Character.isISOControl(c) ? '?' : c);
+    }
+    return value.length() > 128 ? out.append("...").toString() : out.toString();
   }
 
   /** Records dropped by the JSON writer because its queue was full. */
@@ -85,7 +98,7 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
       json.writeStringField("request_id", r.requestId());
       json.writeStringField("method", r.method());
       json.writeStringField("path", r.path());
-      json.writeStringField("model", r.model());
+      json.writeStringField("model", clean(r.model()));
       json.writeBooleanField("stream", r.streamed() || r.streamRequested());
       json.writeNumberField("status", r.status());
       json.writeStringField("outcome", r.outcome().name().toLowerCase(Locale.ROOT));

@@ -85,6 +85,10 @@ public final class MicrometerMetrics implements ExchangeListener {
   private final Timer timeToHeaders;
   private final Timer timeToFirstEvent;
   private final Timer queueWait;
+  private final java.util.Set<String> allowedModels = ConcurrentHashMap.newKeySet();
+  private final java.util.Set<String> routeGauges = ConcurrentHashMap.newKeySet();
+  private volatile UpstreamClient client;
+  private volatile long routesCheckedAt;
 
   /**
    * Creates every counter and histogram at once (so dashboards show zeros, not gaps); gauges are
@@ -121,9 +125,20 @@ public final class MicrometerMetrics implements ExchangeListener {
     Gauge.builder("llmrelay.queued.requests", client, c -> c.stats().queued())
         .description("Requests waiting for a permit")
         .register(registry);
-    Gauge.builder("llmrelay.upstream.up", client, MicrometerMetrics::upstreamUp)
-        .description("1 when the last upstream probe succeeded, 0 when it failed")
-        .register(registry);
+    for (dev.llmrelay.core.UpstreamConfig upstream : client.config().upstreams()) {
+      Gauge.builder("llmrelay.upstream.up", client, c -> upstreamUp(c, upstream.name()))
+          .description("1 when the last probe of the upstream succeeded, 0 when it failed")
+          .tag("upstream", upstream.name())
+          .register(registry);
+    }
+    this.client = client;
+    for (dev.llmrelay.core.UpstreamConfig u : client.config().upstreams()) {
+      allowedModels.addAll(u.models());
+    }
+    client.config().modelFallbacks().forEach((model, fallbacks) -> {
+      allowedModels.add(model);
+      allowedModels.addAll(fallbacks);
+    });
     FunctionCounter.builder("llmrelay.request.log.dropped", client, c -> c.stats().requestLogDropped())
         .description("JSON request-log records dropped because the writer fell behind")
         .register(registry);
@@ -133,12 +148,72 @@ public final class MicrometerMetrics implements ExchangeListener {
     }
   }
 
-  private static double upstreamUp(UpstreamClient client) {
-    return client.healthProbe().lastReport().map(r -> r.upstream() == HealthReport.State.REACHABLE ? 1.0 : 0.0).orElse(Double.NaN);
+  private double upstreamUp(UpstreamClient client, String upstream) {
+    if (client.config().upstreams().size() == 1) {
+      return client.healthProbe().lastReport().map(r -> r.upstream() == HealthReport.State.REACHABLE ? 1.0 : 0.0).orElse(Double.NaN);
+    }
+    // Several upstreams: the heartbeat's reports per upstream (checkEach reuses cached results).
+    java.util.List<dev.llmrelay.core.UpstreamHealth> each = lastEach;
+    if (each == null) {
+      return Double.NaN;
+    }
+    for (dev.llmrelay.core.UpstreamHealth h : each) {
+      if (h.name().equals(upstream)) {
+        return h.report().healthy() ? 1.0 : 0.0;
+      }
+    }
+    return Double.NaN;
+  }
+
+  private volatile java.util.List<dev.llmrelay.core.UpstreamHealth> lastEach;
+
+  /**
+   * Registers gauges for routes whose model is allow-listed (named in {@code UPSTREAM_<n>_MODELS}
+   * or {@code MODEL_FALLBACKS}) or that send bodies unchanged, at most once a second: a model name
+   * that only a request chose never becomes a label.
+   */
+  private void registerRouteGauges() {
+    long now = System.nanoTime();
+    if (client == null || now - routesCheckedAt < 1_000_000_000L) {
+      return;
+    }
+    routesCheckedAt = now;
+    if (client.config().upstreams().size() > 1) {
+      client.healthProbe().checkEach().thenAccept(each -> lastEach = each);
+    }
+    for (dev.llmrelay.core.RouteStatus route : client.routes()) {
+      String model = route.model() == null ? "" : route.model();
+      if (!model.isEmpty() && !allowedModels.contains(model)) {
+        continue;
+      }
+      String key = route.upstream() + '\u0000' + model;
+      if (routeGauges.add(key)) {
+        UpstreamClient c = client;
+        Gauge.builder("llmrelay.route.attempt.timeout", c, x -> routeValue(x, route.upstream(), route.model(), true))
+            .description("A route's current first-attempt time-to-headers limit (adaptive)")
+            .baseUnit("seconds")
+            .tags("upstream", route.upstream(), "model", model)
+            .register(registry);
+        Gauge.builder("llmrelay.route.breaker.open", c, x -> routeValue(x, route.upstream(), route.model(), false))
+            .description("1 while a route's circuit breaker is open or half-open, else 0")
+            .tags("upstream", route.upstream(), "model", model)
+            .register(registry);
+      }
+    }
+  }
+
+  private static double routeValue(UpstreamClient client, String upstream, String model, boolean timeout) {
+    for (dev.llmrelay.core.RouteStatus r : client.routes()) {
+      if (r.upstream().equals(upstream) && java.util.Objects.equals(r.model(), model)) {
+        return timeout ? r.attemptTimeout().toMillis() / 1000.0 : ("closed".equals(r.breaker()) ? 0.0 : 1.0);
+      }
+    }
+    return Double.NaN;
   }
 
   @Override
   public void exchangeFinished(ExchangeResult r) {
+    registerRouteGauges();
     (r.streamed() || r.streamRequested() ? requestsStreamed : requestsPlain).get(r.outcome()).increment();
     List<AttemptRecord> trail = r.attemptTrail();
     for (int i = 0; i < trail.size(); i++) {

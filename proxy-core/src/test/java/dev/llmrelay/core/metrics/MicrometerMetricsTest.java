@@ -58,4 +58,33 @@ class MicrometerMetricsTest {
     assertThat(MicrometerMetrics.attemptResult("timeout")).isEqualTo("timeout");
     assertThat(MicrometerMetrics.ATTEMPT_RESULTS).contains("success", "http_4xx", "http_429", "http_5xx", "timeout", "idle_timeout", "connect_error", "reset");
   }
+
+  @Test
+  void routeGaugesExistOnlyForAllowListedModels() throws Exception {
+    server.setDispatcher(new mockwebserver3.Dispatcher() {
+      @Override
+      public MockResponse dispatch(mockwebserver3.RecordedRequest request) {
+        return new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{}").build();
+      }
+    });
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    try (UpstreamClient client = UpstreamClient.builder(fast(server).modelFallbacks(java.util.Map.of("known", java.util.List.of("other"))).build())
+        .listener(new MicrometerMetrics(registry)).build()) {
+      for (String model : new String[] {"known", "random-model-from-a-request"}) {
+        byte[] body = ("{\"model\":\"" + model + "\"}").getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        client.start(new dev.llmrelay.core.ClientRequest(dev.llmrelay.core.Endpoint.CHAT_COMPLETIONS, java.util.Map.of(), body, model, model, false),
+            new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        Thread.sleep(1100); // route gauges are registered at most once a second
+      }
+      client.start(new dev.llmrelay.core.ClientRequest(dev.llmrelay.core.Endpoint.CHAT_COMPLETIONS, java.util.Map.of(),
+          "{\"model\":\"known\"}".getBytes(java.nio.charset.StandardCharsets.UTF_8), "k2", "known", false), new RecordingSink())
+          .completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+      assertThat(registry.find("llmrelay.route.attempt.timeout").tag("model", "known").gauge()).isNotNull();
+      assertThat(registry.find("llmrelay.route.attempt.timeout").tag("model", "known").gauge().value()).isEqualTo(0.4);
+      assertThat(registry.find("llmrelay.route.breaker.open").tag("model", "known").gauge().value()).isZero();
+      assertThat(registry.find("llmrelay.route.attempt.timeout").tag("model", "random-model-from-a-request").gauge())
+          .as("a model only a request named never becomes a label").isNull();
+    }
+  }
 }

@@ -19,7 +19,7 @@ import java.util.Arrays;
  *
  * <p>Validation uses Jackson's streaming parser, so a 32 MiB body never becomes a tree; it parses
  * the whole document (a truncated or trailing-garbage body is refused) and picks out the top-level
- * {@code model} and {@code stream} for the request log. Jackson's default string limit (20 M
+ * {@code model}, {@code models} and {@code stream} for routing and the request log. Jackson's default string limit (20 M
  * characters) is lifted to the body limit, because base64 images in vision requests are long
  * strings. Error messages name the position of a syntax error, never the body's content, which
  * may hold anything.
@@ -27,7 +27,6 @@ import java.util.Arrays;
  * <p>Immutable and thread-safe.
  */
 public final class ClientRequestReader {
-  private static final int MODEL_LOG_LENGTH = 128;
 
   private final long maxBytes;
   private final JsonFactory json;
@@ -90,6 +89,7 @@ public final class ClientRequestReader {
   ClientBody parse(byte[] body) {
     String model = null;
     boolean stream = false;
+    java.util.List<String> models = java.util.List.of();
     try (JsonParser parser = json.createParser(body)) {
       JsonToken token = parser.nextToken();
       if (token == null) {
@@ -102,7 +102,17 @@ public final class ClientRequestReader {
         String name = parser.currentName();
         JsonToken value = parser.nextToken();
         if ("model".equals(name) && value == JsonToken.VALUE_STRING) {
-          model = LogSafe.text(parser.getText(), MODEL_LOG_LENGTH);
+          model = parser.getText(); // exact: the relay routes on it; logs clean it themselves
+        } else if ("models".equals(name) && value == JsonToken.START_ARRAY) {
+          java.util.List<String> list = new java.util.ArrayList<>();
+          while ((token = parser.nextToken()) != JsonToken.END_ARRAY) {
+            if (token == JsonToken.VALUE_STRING && !parser.getText().isBlank()) {
+              list.add(parser.getText());
+            } else {
+              parser.skipChildren();
+            }
+          }
+          models = list;
         } else if ("stream".equals(name) && value.isBoolean()) {
           stream = value == JsonToken.VALUE_TRUE;
         } else {
@@ -117,7 +127,7 @@ public final class ClientRequestReader {
     } catch (IOException e) {
       throw new InvalidJsonException("it is not valid JSON" + where(e));
     }
-    return new ClientBody(body, model, stream);
+    return new ClientBody(body, model, stream, models);
   }
 
   private static String where(IOException e) {

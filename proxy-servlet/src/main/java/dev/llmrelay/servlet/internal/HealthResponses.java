@@ -4,6 +4,9 @@ import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonGenerator;
 import dev.llmrelay.core.HealthReport;
 import dev.llmrelay.core.RelayStats;
+import dev.llmrelay.core.RouteStatus;
+import dev.llmrelay.core.UpstreamHealth;
+import java.util.List;
 import jakarta.servlet.ServletOutputStream;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.ByteArrayOutputStream;
@@ -37,21 +40,60 @@ public final class HealthResponses {
 
   /** The upstream answer for a probe report; the key, if given, is masked in its message. */
   public static byte[] upstream(HealthReport report, Optional<String> upstreamKey) {
+    return upstream(report, upstreamKey.map(List::of).orElse(List.of()), List.of());
+  }
+
+  /**
+   * The upstream answer: the overall report's fields (the first reachable upstream's, else the
+   * primary's) and, with several upstreams or fallbacks, an {@code upstreams} array with each
+   * upstream's probe and the state of its routes' circuit breakers and learned timeouts. Every
+   * key in {@code keys} is masked should it ever appear in a message.
+   */
+  public static byte[] upstream(HealthReport report, List<String> keys, List<UpstreamHealth> each) {
     return render(json -> {
       json.writeStringField("status", report.healthy() ? "ok" : "error");
-      json.writeStringField("upstream", report.upstream().wireName());
-      json.writeNumberField("response_time_ms", report.responseTimeMillis());
-      if (!report.healthy()) {
-        String message = report.message() == null ? "" : report.message();
-        if (upstreamKey.isPresent() && !upstreamKey.get().isEmpty()) {
-          message = message.replace(upstreamKey.get(), "****");
+      writeReport(json, report, keys);
+      if (!each.isEmpty()) {
+        json.writeArrayFieldStart("upstreams");
+        for (UpstreamHealth u : each) {
+          json.writeStartObject();
+          json.writeStringField("name", u.name());
+          json.writeStringField("base_url", u.baseUrl());
+          json.writeStringField("status", u.report().healthy() ? "ok" : "error");
+          writeReport(json, u.report(), keys);
+          json.writeArrayFieldStart("routes");
+          for (RouteStatus r : u.routes()) {
+            json.writeStartObject();
+            json.writeStringField("model", r.model());
+            json.writeStringField("breaker", r.breaker());
+            json.writeNumberField("retry_in_ms", r.retryIn().toMillis());
+            json.writeNumberField("attempt_timeout_ms", r.attemptTimeout().toMillis());
+            json.writeNumberField("successful_attempts", r.successfulAttempts());
+            json.writeEndObject();
+          }
+          json.writeEndArray();
+          json.writeEndObject();
         }
-        json.writeStringField("message", message);
-        if (report.upstream() == HealthReport.State.HTTP_ERROR) {
-          json.writeNumberField("http_status", report.httpStatus());
-        }
+        json.writeEndArray();
       }
     });
+  }
+
+  private static void writeReport(JsonGenerator json, HealthReport report, List<String> keys) throws IOException {
+    json.writeStringField("upstream", report.upstream().wireName());
+    json.writeNumberField("response_time_ms", report.responseTimeMillis());
+    if (!report.healthy()) {
+      String message = report.message() == null ? "" : report.message();
+      for (String key : keys) {
+        if (!key.isEmpty()) {
+          message = message.replace(key, "****");
+        }
+      }
+      json.writeStringField("message", message);
+      if (report.upstream() == HealthReport.State.HTTP_ERROR) {
+        json.writeNumberField("http_status", report.httpStatus());
+      }
+    }
   }
 
   /** Writes a complete JSON health response. */

@@ -47,12 +47,14 @@ class ClientRequestReaderTest {
   }
 
   @Test
-  void topLevelModelAndStreamAreExtractedAndTheBodyIsKeptAsSent() throws Exception {
-    String json = "{\"messages\":[{\"model\":\"inner\",\"stream\":false}],\"model\":\"gpt\\n-x\",\"stream\":true}";
+  void topLevelModelModelsAndStreamAreExtractedAndTheBodyIsKeptAsSent() throws Exception {
+    String json = "{\"messages\":[{\"model\":\"inner\",\"stream\":false}],\"model\":\"gpt\\n-x\","
+        + "\"models\":[\"a\",\"\",7,\"b\"],\"stream\":true}";
 
     ClientBody body = new ClientRequestReader(1024).read(json.length(), bytes(json));
 
-    assertThat(body.model()).as("model, control characters cleaned").isEqualTo("gpt?-x");
+    assertThat(body.model()).as("model exactly as sent (logs clean it themselves)").isEqualTo("gpt\n-x");
+    assertThat(body.models()).as("the models array's names").containsExactly("a", "b");
     assertThat(body.streamRequested()).as("stream").isTrue();
     assertThat(new String(body.bytes(), StandardCharsets.UTF_8)).as("bytes").isEqualTo(json);
   }
