@@ -31,6 +31,8 @@ import java.util.stream.Collectors;
  *     {@code waiting_headers} or {@code streaming}; else null
  * @param midStreamCause for {@link Outcome#MIDSTREAM_FAILURE}: {@code idle_timeout}, {@code
  *     reset}, {@code eof}, {@code too_large} or {@code shutdown}; else null
+ * @param continuations each attempt to continue a broken stream and how it went: {@code
+ *     success}, {@code prefill_rejected}, {@code failed} or {@code not_continuable}
  */
 public record ExchangeResult(
     String requestId,
@@ -50,11 +52,13 @@ public record ExchangeResult(
     long bytesOut,
     TokenUsage tokens,
     String clientGonePhase,
-    String midStreamCause) {
+    String midStreamCause,
+    List<String> continuations) {
 
-  /** Freezes the trail. */
+  /** Freezes the lists. */
   public ExchangeResult {
     attemptTrail = List.copyOf(attemptTrail);
+    continuations = continuations == null ? List.of() : List.copyOf(continuations);
   }
 
   /** How many upstream attempts were made. */

@@ -74,6 +74,8 @@ public final class RelayConfig {
   public static final int DEFAULT_BREAKER_FAILURE_RATE = 50;
   /** Default {@code BREAKER_OPEN_SECONDS}. */
   public static final Duration DEFAULT_BREAKER_OPEN = Duration.ofSeconds(30);
+  /** Default {@code MAX_CONTINUATION_CHARS}. */
+  public static final int DEFAULT_MAX_CONTINUATION_CHARS = 200_000;
   /** Default interval of the "still waiting for a permit" log line. */
   public static final Duration DEFAULT_WAIT_LOG_INTERVAL = Duration.ofSeconds(5);
 
@@ -116,6 +118,8 @@ public final class RelayConfig {
   private final Duration breakerOpen;
   private final Duration firstEventTimeout;
   private final boolean adaptiveTimeouts;
+  private final boolean streamContinuation;
+  private final int maxContinuationChars;
 
   private RelayConfig(Builder b) {
     this.upstreamBaseUrl = b.upstreamBaseUrl;
@@ -159,6 +163,8 @@ public final class RelayConfig {
     this.breakerOpen = b.breakerOpen;
     this.firstEventTimeout = b.firstEventTimeout;
     this.adaptiveTimeouts = b.adaptiveTimeouts;
+    this.streamContinuation = b.streamContinuation;
+    this.maxContinuationChars = b.maxContinuationChars;
   }
 
   /** A builder holding every default. */
@@ -413,6 +419,20 @@ public final class RelayConfig {
     return adaptiveTimeouts;
   }
 
+  /**
+   * {@code STREAM_CONTINUATION} (default on): when a chat stream breaks after the commit point,
+   * ask the next route for the rest (the request plus the text sent so far as an assistant
+   * prefill) and forward it in the same stream, instead of ending with an in-band error.
+   */
+  public boolean streamContinuation() {
+    return streamContinuation;
+  }
+
+  /** {@code MAX_CONTINUATION_CHARS}: longer answers are not continued (default 200 000). */
+  public int maxContinuationChars() {
+    return maxContinuationChars;
+  }
+
   /** A description with every setting; keys are masked. */
   @Override
   public String toString() {
@@ -483,6 +503,8 @@ public final class RelayConfig {
         + (firstEventTimeout.isZero() ? "off" : seconds(firstEventTimeout))
         + ", adaptiveTimeouts="
         + adaptiveTimeouts
+        + ", streamContinuation="
+        + (streamContinuation ? "on (max " + maxContinuationChars + " chars)" : "off")
         + "}";
   }
 
@@ -546,6 +568,8 @@ public final class RelayConfig {
     private Duration breakerOpen = DEFAULT_BREAKER_OPEN;
     private Duration firstEventTimeout = Duration.ZERO;
     private boolean adaptiveTimeouts = true;
+    private boolean streamContinuation = true;
+    private int maxContinuationChars = DEFAULT_MAX_CONTINUATION_CHARS;
 
     private Builder() {}
 
@@ -589,6 +613,8 @@ public final class RelayConfig {
       breakerOpen = c.breakerOpen;
       firstEventTimeout = c.firstEventTimeout;
       adaptiveTimeouts = c.adaptiveTimeouts;
+      streamContinuation = c.streamContinuation;
+      maxContinuationChars = c.maxContinuationChars;
     }
 
     /** {@code UPSTREAM_BASE_URL}: an absolute http(s) URL without query or fragment. */
@@ -863,6 +889,18 @@ public final class RelayConfig {
     /** {@code FIRST_EVENT_TIMEOUT_SECONDS}: zero (off) or more. */
     public Builder firstEventTimeout(Duration d) {
       this.firstEventTimeout = nonNegative("FIRST_EVENT_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code STREAM_CONTINUATION}. */
+    public Builder streamContinuation(boolean on) {
+      this.streamContinuation = on;
+      return this;
+    }
+
+    /** {@code MAX_CONTINUATION_CHARS}: zero or more. */
+    public Builder maxContinuationChars(int chars) {
+      this.maxContinuationChars = atLeast("MAX_CONTINUATION_CHARS", chars, 0);
       return this;
     }
 

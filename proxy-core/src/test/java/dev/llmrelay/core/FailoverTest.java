@@ -318,7 +318,7 @@ class FailoverTest {
   void aStreamThatBreaksAfterTheCommitPointIsNotFailedOver() throws Exception {
     ByModel upstream = new ByModel(m -> "a".equals(m) ? new Sse().send(Sse.chunk(0, "partial")).cut().response() : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).build());
+    RealUpstreamClient client = client(fast(primary).streamContinuation(false).build()); // continuation: ContinuationTest
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, request("a", List.of("a", "b"), true), sink);

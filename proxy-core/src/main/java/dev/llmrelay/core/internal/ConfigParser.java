@@ -63,6 +63,8 @@ public final class ConfigParser {
     seconds(vars, "BREAKER_OPEN_SECONDS", b::breakerOpen);
     seconds(vars, "FIRST_EVENT_TIMEOUT_SECONDS", b::firstEventTimeout);
     string(vars, "ADAPTIVE_TIMEOUTS", v -> b.adaptiveTimeouts(bool("ADAPTIVE_TIMEOUTS", v)));
+    string(vars, "STREAM_CONTINUATION", v -> b.streamContinuation(bool("STREAM_CONTINUATION", v)));
+    integer(vars, "MAX_CONTINUATION_CHARS", b::maxContinuationChars);
     upstreams(vars, b);
     return b.build();
   }

@@ -254,11 +254,13 @@ final class RealExchange implements UpstreamExchange {
       }
       onFailure(t);
     } finally {
-      if (result != null) {
-        if (outcome == Outcome.SUCCESS) {
-          result.release(); // a finished stream: its connection goes back to the pool
-        } else {
-          result.abandon();
+      for (AttemptResult r : java.util.Arrays.asList(result, activeSource)) {
+        if (r != null) {
+          if (outcome == Outcome.SUCCESS) {
+            r.release(); // a finished stream: its connection goes back to the pool
+          } else {
+            r.abandon();
+          }
         }
       }
       releaseRetryBudget();
@@ -544,6 +546,17 @@ final class RealExchange implements UpstreamExchange {
    * (the common case), else rewritten with Jackson to carry exactly that one model.
    */
   private byte[] bodyFor(String model) {
+    if (continuationBody != null) {
+      com.fasterxml.jackson.databind.node.ObjectNode copy = continuationBody.deepCopy();
+      if (model != null) {
+        copy.put("model", model);
+      }
+      try {
+        return Json.MAPPER.writeValueAsBytes(copy);
+      } catch (IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    }
     if (model == null || (model.equals(clientRequest.model()) && clientRequest.models().isEmpty())) {
       return clientRequest.body();
     }
@@ -572,7 +585,9 @@ final class RealExchange implements UpstreamExchange {
     Request upstreamRequest = buildUpstreamRequest(route);
     Call call = client.okHttp().newCall(upstreamRequest);
     upstreamCall = call;
-    ctx.onCancel(call::cancel);
+    if (ctx != null) {
+      ctx.onCancel(call::cancel);
+    }
     if (cancelled || aborting) {
       call.cancel();
       throw new CancellationException();
@@ -783,80 +798,258 @@ final class RealExchange implements UpstreamExchange {
     }
   }
 
-  private void stream(AttemptResult result) throws ClientGone {
+  // ---- streams ----------------------------------------------------------------------------
+
+  /** Why a stream stopped before its end: a metric-friendly cause and a sentence. */
+  private record Break(String cause, String reason) {}
+
+  /** Each continuation attempt's result, for the request log and metrics. */
+  private final List<String> continuations = new ArrayList<>(1);
+  /** The routes that served this stream, in order (for the trailing comment). */
+  private final List<String> servedBy = new ArrayList<>(2);
+  /** What the client has of a chat stream; null when the stream may not be continued. */
+  private ChatStreamState chat;
+  /** Set while a continuation runs: the body every route is sent (model replaced per route). */
+  private com.fasterxml.jackson.databind.node.ObjectNode continuationBody;
+  private boolean doneSeen;
+  /** The stream being forwarded now (a continuation's, after a break), closed when the exchange ends. */
+  private AttemptResult activeSource;
+
+  private void stream(AttemptResult first) throws ClientGone {
     streamed = true;
     phase = Phase.STREAMING;
-    status = result.status;
-    SseEventScanner scanner = result.scanner;
-    BufferedSource source = result.streamResponse.body().source();
-    result.watchdog.pause(); // time spent writing to a slow client is not upstream silence
+    status = first.status;
+    chat = config.streamContinuation() && clientRequest.endpoint() == Endpoint.CHAT_COMPLETIONS ? new ChatStreamState() : null;
+    if (currentRoute != null) {
+      servedBy.add(currentRoute.name());
+    }
+    first.watchdog.pause(); // time spent writing to a slow client is not upstream silence
     try {
       checkNotCancelled();
-      sink.onResponse(result.status, clientHeaders(result.headers, false)); // the commit point
-      forwardComplete(scanner);
+      sink.onResponse(first.status, clientHeaders(first.headers, false)); // the commit point
+    } catch (IOException e) {
+      throw new ClientGone(e);
+    }
+    AttemptResult source = first;
+    activeSource = first;
+    boolean continued = false;
+    while (true) {
+      Break broke = pump(source, continued);
+      if (broke == null) {
+        endStream(source, continued);
+        return;
+      }
+      String refusal =
+          chat == null ? null : chat.notContinuable(config.maxContinuationChars());
+      if (chat == null || aborting || "too_large".equals(broke.cause()) || refusal != null) {
+        if (refusal != null) {
+          continuations.add("not_continuable");
+          log.info("request {}: the broken stream is not continued: {}", clientRequest.requestId(), refusal);
+        }
+        midStreamFailure(first, source, broke.cause(), broke.reason(), true);
+        return;
+      }
+      // Close the broken upstream before anyone else writes into this stream.
+      source.abandon();
+      if (currentRoute != null) {
+        currentRoute.breaker.failure();
+      }
+      log.warn(
+          "request {}: stream broke after {} characters ({}); asking the next route for the rest",
+          clientRequest.requestId(),
+          chat.length(),
+          broke.reason());
+      AttemptResult next = openContinuation();
+      if (next == null) {
+        midStreamFailure(first, source, broke.cause(), broke.reason(), false);
+        return;
+      }
+      source = next;
+      activeSource = next;
+      continued = true;
+    }
+  }
+
+  /**
+   * Forwards one upstream's events until it ends cleanly (null) or breaks. A continuation's events
+   * are rewritten to carry the stream's original id and created.
+   */
+  private Break pump(AttemptResult source, boolean rewrite) throws ClientGone {
+    SseEventScanner scanner = source.scanner;
+    BufferedSource in = source.streamResponse.body().source();
+    doneSeen = false;
+    Break broke;
+    source.watchdog.pause();
+    try {
+      broke = forwardEvents(scanner, rewrite);
       sink.flush();
     } catch (IOException e) {
       throw new ClientGone(e);
     }
-    result.watchdog.resume();
+    source.watchdog.resume();
+    if (broke != null) {
+      return broke;
+    }
     boolean dirty = false;
-    boolean eof = false;
-    while (!scanner.sawDone()) {
+    while (!doneSeen && !scanner.sawDone()) {
       int r;
       try {
-        r = source.read(scanner.writableBuffer(READ_SIZE), scanner.writeOffset(), READ_SIZE);
+        r = in.read(scanner.writableBuffer(READ_SIZE), scanner.writeOffset(), READ_SIZE);
       } catch (IOException e) {
         if (cancelled) {
           throw new CancellationException();
         }
         if (aborting) {
-          midStreamFailure(result, "shutdown", "the relay is shutting down");
-          return;
+          return new Break("shutdown", "the relay is shutting down");
         }
-        if (scanner.sawFinishReason()) {
-          break; // the answer was complete; the transport ended untidily after it
+        if (finished(scanner)) {
+          return null; // the answer was complete; the transport ended untidily after it
         }
-        boolean idle = result.watchdog.fired();
-        midStreamFailure(result, idle ? "idle_timeout" : "reset", idle
-            ? "the upstream stream was silent for " + seconds(config.streamIdleTimeout())
-            : "the upstream connection broke (" + e.getMessage() + ")");
-        return;
+        boolean idle = source.watchdog.fired();
+        return idle
+            ? new Break("idle_timeout", "the upstream stream was silent for " + seconds(config.streamIdleTimeout()))
+            : new Break("reset", "the upstream connection broke (" + e.getMessage() + ")");
       }
       if (r == -1) {
-        if (!scanner.sawFinishReason()) {
-          midStreamFailure(result, "eof", "the upstream closed the stream before it finished");
-          return;
+        if (!finished(scanner)) {
+          return new Break("eof", "the upstream closed the stream before it finished");
         }
-        eof = true;
-        break;
+        if (!rewrite && scanner.size() > 0) {
+          // A finished stream whose upstream closed without the final blank line: end the last
+          // event so that SSE parsers dispatch it. After a broken transport the tail is dropped.
+          byte[] end = scanner.terminator();
+          try {
+            checkNotCancelled();
+            sink.onBody(scanner.buffer(), 0, scanner.size());
+            sink.onBody(end, 0, end.length);
+          } catch (IOException e) {
+            throw new ClientGone(e);
+          }
+          bytesOut += scanner.size() + end.length;
+          scanner.consume(scanner.size());
+        }
+        return null;
       }
       scanner.appended(r);
-      result.watchdog.pause();
+      source.watchdog.pause();
       try {
-        dirty |= forwardComplete(scanner);
-        if (dirty && source.getBuffer().size() == 0) {
+        int before = scanner.size();
+        broke = forwardEvents(scanner, rewrite);
+        dirty |= scanner.size() != before;
+        if (dirty && in.getBuffer().size() == 0) {
           sink.flush(); // flush exactly when the next read would block
           dirty = false;
         }
       } catch (IOException e) {
         throw new ClientGone(e);
       }
-      result.watchdog.resume();
+      source.watchdog.resume();
+      if (broke != null) {
+        return broke;
+      }
       if (scanner.size() > config.maxResponseBytes()) {
-        midStreamFailure(result, "too_large", "an upstream event exceeded MAX_RESPONSE_BYTES");
-        return;
+        return new Break("too_large", "an upstream event exceeded MAX_RESPONSE_BYTES");
       }
     }
+    return null;
+  }
+
+  private boolean finished(SseEventScanner scanner) {
+    return chat != null ? chat.finished() || scanner.sawFinishReason() : scanner.sawFinishReason();
+  }
+
+  /**
+   * Forwards the complete events held by {@code scanner}. Without a chat state, in one write; with
+   * one, each data event is read (to keep what the client has) and an upstream's in-band error
+   * event is held back, because the stream may still be continued.
+   */
+  private Break forwardEvents(SseEventScanner scanner, boolean rewrite) throws IOException {
+    int n = scanner.completeLength();
+    if (n == 0) {
+      return null;
+    }
+    checkNotCancelled();
+    byte[] buf = scanner.buffer();
+    if (chat == null) {
+      sink.onBody(buf, 0, n);
+      bytesOut += n;
+      scanner.consume(n);
+      return null;
+    }
+    int pending = 0; // start of bytes not yet written (plain mode)
+    int eventStart = 0;
+    int lineStart = 0;
+    boolean eventHasData = false;
+    ChatStreamState.Kind kind = ChatStreamState.Kind.CHUNK;
+    int dataFrom = -1;
+    int dataTo = -1;
+    for (int i = 0; i < n; i++) {
+      if (buf[i] != '\n') {
+        continue;
+      }
+      int end = i > lineStart && buf[i - 1] == '\r' ? i - 1 : i;
+      if (end == lineStart) {
+        int eventEnd = i + 1;
+        if (eventHasData && kind == ChatStreamState.Kind.ERROR) {
+          if (!rewrite && eventStart > pending) {
+            sink.onBody(buf, pending, eventStart - pending);
+            bytesOut += eventStart - pending;
+          }
+          scanner.consume(eventEnd);
+          return new Break("error_event", "the upstream reported an error inside the stream");
+        }
+        if (rewrite) {
+          if (eventHasData && kind == ChatStreamState.Kind.DONE) {
+            doneSeen = true;
+          } else if (eventHasData) {
+            byte[] out = chat.rewrite(buf, dataFrom, dataTo);
+            if (out != null) {
+              sink.onBody(out, 0, out.length);
+              bytesOut += out.length;
+            }
+          } else {
+            sink.onBody(buf, eventStart, eventEnd - eventStart); // a comment
+            bytesOut += eventEnd - eventStart;
+          }
+        } else if (eventHasData && kind == ChatStreamState.Kind.DONE) {
+          doneSeen = true;
+        }
+        eventStart = eventEnd;
+        eventHasData = false;
+        kind = ChatStreamState.Kind.CHUNK;
+      } else if (end - lineStart >= 5 && buf[lineStart] == 'd' && buf[lineStart + 1] == 'a' && buf[lineStart + 2] == 't'
+          && buf[lineStart + 3] == 'a' && buf[lineStart + 4] == ':') {
+        int p = lineStart + 5;
+        if (p < end && buf[p] == ' ') {
+          p++;
+        }
+        ChatStreamState.Kind k = chat.observe(buf, p, end);
+        if (!eventHasData || k != ChatStreamState.Kind.CHUNK) {
+          kind = k;
+        }
+        eventHasData = true;
+        dataFrom = p;
+        dataTo = end;
+      }
+      lineStart = i + 1;
+    }
+    if (!rewrite && n > pending) {
+      sink.onBody(buf, pending, n - pending);
+      bytesOut += n - pending;
+    }
+    scanner.consume(n);
+    return null;
+  }
+
+  /** A stream ended well: after a continuation, say which routes served it, then [DONE]. */
+  private void endStream(AttemptResult source, boolean continued) throws ClientGone {
     try {
       checkNotCancelled();
-      if (eof && scanner.size() > 0) {
-        // A finished stream whose upstream closed without the final blank line: end the last
-        // event so that SSE parsers dispatch it. After a broken transport the tail is dropped.
-        byte[] end = scanner.terminator();
-        sink.onBody(scanner.buffer(), 0, scanner.size());
-        sink.onBody(end, 0, end.length);
-        bytesOut += scanner.size() + end.length;
-        scanner.consume(scanner.size());
+      if (continued) {
+        byte[] trailer = (": llmrelay routes=" + String.join(",", servedBy) + "\n\ndata: [DONE]\n\n")
+            .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        sink.onBody(trailer, 0, trailer.length);
+        bytesOut += trailer.length;
       }
       sink.flush();
       sink.onComplete();
@@ -864,7 +1057,117 @@ final class RealExchange implements UpstreamExchange {
       throw new ClientGone(e);
     }
     outcome = Outcome.SUCCESS;
-    streamTokens(scanner);
+    if (continued) {
+      log.info("request {}: stream continued to its end; routes {}", clientRequest.requestId(), servedBy);
+    }
+    streamTokens(source.scanner);
+    if (source != null && source.streamResponse != null) {
+      source.release();
+    }
+  }
+
+  /**
+   * Asks the next routes for the rest of a broken chat stream: the original request plus one
+   * assistant message holding the text already sent. Same model first when its breaker allows,
+   * then the fallback chain; within MAX_ROUTE_ATTEMPTS and the retry budget. A route that refuses
+   * the prefill (400) is skipped; its answer is never shown. Returns the continuation's stream,
+   * committed to its first data event, or null when no route can continue.
+   */
+  private AttemptResult openContinuation() {
+    com.fasterxml.jackson.databind.node.ObjectNode body = prefilledBody(chat.content());
+    if (body == null) {
+      continuations.add("not_continuable");
+      return null;
+    }
+    continuationBody = body;
+    List<Route> candidates = new ArrayList<>(routes.size());
+    if (currentRoute != null) {
+      candidates.add(currentRoute);
+    }
+    for (Route r : routes) {
+      if (r != currentRoute) {
+        candidates.add(r);
+      }
+    }
+    try {
+      for (Route route : candidates) {
+        if (cancelled || aborting || attempts >= config.maxRouteAttempts()) {
+          break;
+        }
+        if (!route.breaker.tryAcquire()) {
+          continue;
+        }
+        if (!client.retryBudget().tryAcquire()) {
+          route.breaker.neutral();
+          continuations.add("failed");
+          break;
+        }
+        int n = attempts + 1;
+        attempts = n;
+        currentRoute = route;
+        long started = System.nanoTime();
+        attemptStartNanos = started;
+        try {
+          AttemptResult r = sendAttempt(n, route, null);
+          trail.add(new AttemptRecord(n, Integer.toString(r.status), Duration.ofNanos(System.nanoTime() - started),
+              route.upstream.name(), route.model));
+          if (r.isStream()) {
+            route.breaker.success();
+            continuations.add("success");
+            servedBy.add(route.name());
+            return r;
+          }
+          if (r.status == 400) {
+            route.breaker.neutral();
+            continuations.add("prefill_rejected");
+            log.info("request {}: {} refused the continuation (HTTP 400); trying the next route",
+                clientRequest.requestId(), route.name());
+          } else {
+            if (r.status >= 500) {
+              route.breaker.failure();
+            } else {
+              route.breaker.neutral();
+            }
+            continuations.add("failed");
+          }
+        } catch (AttemptFailure f) {
+          trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started),
+              route.upstream.name(), route.model));
+          route.breaker.failure();
+          continuations.add("failed");
+        } catch (UpstreamBadResponseException bad) {
+          trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started),
+              route.upstream.name(), route.model));
+          route.breaker.failure();
+          continuations.add("failed");
+        } finally {
+          client.retryBudget().release();
+        }
+      }
+      return null;
+    } finally {
+      continuationBody = null;
+    }
+  }
+
+  /** The request plus an assistant message with {@code sent}; null when it cannot be continued (n > 1). */
+  private com.fasterxml.jackson.databind.node.ObjectNode prefilledBody(String sent) {
+    try {
+      com.fasterxml.jackson.databind.JsonNode tree = Json.MAPPER.readTree(clientRequest.body());
+      if (!(tree instanceof com.fasterxml.jackson.databind.node.ObjectNode object)
+          || !object.path("messages").isArray()
+          || object.path("n").asInt(1) > 1) {
+        return null;
+      }
+      object.remove("models");
+      object.put("stream", true);
+      com.fasterxml.jackson.databind.node.ObjectNode prefill = ((com.fasterxml.jackson.databind.node.ArrayNode) object.get("messages")).addObject();
+      prefill.put("role", "assistant");
+      prefill.put("content", sent);
+      return object;
+    } catch (IOException e) {
+      return null;
+    }
   }
 
   private void streamTokens(SseEventScanner scanner) {
@@ -874,33 +1177,22 @@ final class RealExchange implements UpstreamExchange {
     }
   }
 
-  private boolean forwardComplete(SseEventScanner scanner) throws IOException {
-    int n = scanner.completeLength();
-    if (n == 0) {
-      return false;
-    }
-    checkNotCancelled();
-    sink.onBody(scanner.buffer(), 0, n);
-    bytesOut += n;
-    scanner.consume(n);
-    return true;
-  }
-
-  private void midStreamFailure(AttemptResult result, String cause, String reason) throws ClientGone {
-    result.abandon(); // close the upstream connection before telling the client
-    if (currentRoute != null && !"shutdown".equals(cause)) {
+  private void midStreamFailure(AttemptResult first, AttemptResult source, String cause, String reason, boolean recordFault)
+      throws ClientGone {
+    source.abandon(); // close the upstream connection before telling the client
+    if (recordFault && currentRoute != null && !"shutdown".equals(cause)) {
       currentRoute.breaker.failure(); // a provider fault, even after the commit point
     }
     outcome = Outcome.MIDSTREAM_FAILURE;
     midStreamCause = cause;
-    streamTokens(result.scanner);
+    streamTokens(source.scanner);
     log.warn(
         "request {}: stream interrupted after {} data events and {} bytes: {}",
         clientRequest.requestId(),
-        result.scanner.dataEvents(),
+        source.scanner.dataEvents(),
         bytesOut,
         reason);
-    byte[] event = errorEvent(result.scanner.firstDataPayload(), reason);
+    byte[] event = errorEvent(first.scanner.firstDataPayload(), reason);
     try {
       checkNotCancelled();
       sink.onBody(event, 0, event.length);
@@ -1089,7 +1381,8 @@ final class RealExchange implements UpstreamExchange {
             bytesOut,
             tokens,
             finalOutcome == Outcome.CLIENT_CANCELLED ? phase.metricName : null,
-            finalOutcome == Outcome.MIDSTREAM_FAILURE ? midStreamCause : null);
+            finalOutcome == Outcome.MIDSTREAM_FAILURE ? midStreamCause : null,
+            continuations);
     client.exchangeFinished(result);
     completion.complete(result);
   }

@@ -191,7 +191,8 @@ public final class RealUpstreamClient implements UpstreamClient {
             0,
             null,
             null,
-            null));
+            null,
+            List.of()));
   }
 
   @Override
@@ -374,7 +375,7 @@ public final class RealUpstreamClient implements UpstreamClient {
       return CompletableFuture.completedFuture(
           new ExchangeResult(
               requestId, "", "", null, false, Outcome.REJECTED, 503, "relay_closed", List.of(), false,
-              Duration.ZERO, null, null, Duration.ZERO, 0, null, null, null));
+              Duration.ZERO, null, null, Duration.ZERO, 0, null, null, null, List.of()));
     }
   }
 }

@@ -36,7 +36,7 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
       TokenUsage t = r.tokens();
       org.slf4j.event.Level level = noise ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.INFO;
       requestLog.atLevel(level).log(
-          "request {} {} {} model={} stream={} status={} outcome={}{} attempts={} wait={}ms headers={} total={}ms bytes={}{}{}",
+          "request {} {} {} model={} stream={} status={} outcome={}{} attempts={} wait={}ms headers={} total={}ms bytes={}{}{}{}",
           r.requestId(),
           r.method(),
           r.path(),
@@ -53,7 +53,8 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
           t == null ? "" : " tokens=" + t.promptTokens() + "/" + t.completionTokens(),
           r.clientGonePhase() != null
               ? " client_gone=" + r.clientGonePhase()
-              : r.midStreamCause() != null ? " midstream=" + r.midStreamCause() : "");
+              : r.midStreamCause() != null ? " midstream=" + r.midStreamCause() : "",
+          r.continuations().isEmpty() ? "" : " continued=" + String.join(",", r.continuations()));
     }
     if (jsonLines != null) {
       jsonLines.offer(Instant.now(), toJson(r));
@@ -129,6 +130,11 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
       }
       json.writeStringField("client_gone_phase", r.clientGonePhase());
       json.writeStringField("midstream_cause", r.midStreamCause());
+      json.writeArrayFieldStart("continuations");
+      for (String c : r.continuations()) {
+        json.writeString(c);
+      }
+      json.writeEndArray();
       json.writeEndObject();
     } catch (IOException e) {
       throw new java.io.UncheckedIOException(e);

@@ -22,6 +22,7 @@ public final class SseEventScanner {
   private static final byte[] DONE = "[DONE]".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] FINISH = "\"finish_reason\"".getBytes(StandardCharsets.US_ASCII);
   private static final byte[] USAGE = "\"usage\"".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] ERROR_QUOTED = "error\"".getBytes(StandardCharsets.US_ASCII);
   private static final int MAX_REMEMBERED_PAYLOAD = 64 * 1024;
 
   private byte[] buf;
@@ -105,8 +106,16 @@ public final class SseEventScanner {
     if (firstDataPayload == null && to - from <= MAX_REMEMBERED_PAYLOAD) {
       firstDataPayload = Arrays.copyOfRange(buf, from, to);
     }
-    if (valueStartsWith(from, to, FINISH, (byte) '"')) {
-      finished = true;
+    int f = indexOf(from, to, FINISH);
+    if (f >= 0) {
+      int p = f + FINISH.length;
+      while (p < to && (buf[p] == ' ' || buf[p] == ':' || buf[p] == '\t')) {
+        p++;
+      }
+      // A string value ends the answer, except "error": an upstream's in-band failure is no end.
+      if (p < to && buf[p] == '"' && !startsWith(p + 1, to, ERROR_QUOTED)) {
+        finished = true;
+      }
     }
     if (valueStartsWith(from, to, USAGE, (byte) '{') && to - from <= MAX_REMEMBERED_PAYLOAD) {
       usagePayload = Arrays.copyOfRange(buf, from, to);

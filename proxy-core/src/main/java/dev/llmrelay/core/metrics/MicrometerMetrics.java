@@ -38,7 +38,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *       connect_error}, {@code reset}, {@code bad_response}, {@code cancelled}
  *   <li>{@code llmrelay_retries_total{reason}}, {@code llmrelay_rejected_total{reason}}, {@code
  *       llmrelay_client_disconnects_total{phase}}, {@code llmrelay_midstream_failures_total{cause}},
- *       {@code llmrelay_tokens_total{kind}}, {@code llmrelay_request_log_dropped_total}
+ *       {@code llmrelay_tokens_total{kind}}, {@code llmrelay_request_log_dropped_total}, {@code
+ *       llmrelay_stream_continuations_total{result}}
  *   <li>histograms {@code llmrelay_request_duration_seconds}, {@code
  *       llmrelay_upstream_time_to_headers_seconds}, {@code
  *       llmrelay_stream_time_to_first_event_seconds}, {@code llmrelay_queue_wait_seconds}
@@ -63,10 +64,12 @@ public final class MicrometerMetrics implements ExchangeListener {
   /** The rejection reason tag values. */
   public static final List<String> REJECT_REASONS =
       List.of("concurrency_limit", "queue_full", "upstream_circuit_open", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed");
+  /** The stream continuation result tag values. */
+  public static final List<String> CONTINUATION_RESULTS = List.of("success", "prefill_rejected", "failed", "not_continuable");
   /** The client disconnect phase tag values. */
   public static final List<String> DISCONNECT_PHASES = List.of("queued", "backoff", "waiting_headers", "streaming");
   /** The mid-stream failure cause tag values. */
-  public static final List<String> MIDSTREAM_CAUSES = List.of("idle_timeout", "reset", "eof", "too_large", "shutdown");
+  public static final List<String> MIDSTREAM_CAUSES = List.of("idle_timeout", "reset", "eof", "error_event", "too_large", "shutdown");
 
   private static final Duration MIN_EXPECTED = Duration.ofMillis(1);
   private static final Duration MAX_EXPECTED = Duration.ofMinutes(10);
@@ -79,6 +82,7 @@ public final class MicrometerMetrics implements ExchangeListener {
   private final Map<String, Counter> rejected;
   private final Map<String, Counter> disconnects;
   private final Map<String, Counter> midStream;
+  private final Map<String, Counter> continuationResults;
   private final Counter promptTokens;
   private final Counter completionTokens;
   private final Timer requestDuration;
@@ -106,6 +110,7 @@ public final class MicrometerMetrics implements ExchangeListener {
     rejected = counters("llmrelay.rejected", "Requests refused without an upstream attempt", "reason", REJECT_REASONS);
     disconnects = counters("llmrelay.client.disconnects", "Clients that went away, by phase", "phase", DISCONNECT_PHASES);
     midStream = counters("llmrelay.midstream.failures", "Streams broken after the commit point", "cause", MIDSTREAM_CAUSES);
+    continuationResults = counters("llmrelay.stream.continuations", "Attempts to continue a broken stream", "result", CONTINUATION_RESULTS);
     promptTokens = counter("llmrelay.tokens", "Tokens reported by the upstream", "kind", "prompt");
     completionTokens = counter("llmrelay.tokens", "Tokens reported by the upstream", "kind", "completion");
     requestDuration = timer("llmrelay.request.duration", "Client request duration, queue wait included");
@@ -231,6 +236,9 @@ public final class MicrometerMetrics implements ExchangeListener {
     }
     if (r.midStreamCause() != null) {
       increment(midStream, r.midStreamCause());
+    }
+    for (String c : r.continuations()) {
+      increment(continuationResults, c);
     }
     if (r.tokens() != null) {
       promptTokens.increment(r.tokens().promptTokens());
