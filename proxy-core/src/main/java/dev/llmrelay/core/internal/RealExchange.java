@@ -679,7 +679,7 @@ final class RealExchange implements UpstreamExchange {
               "HTTP {} on attempt {}/{}{}",
               code,
               n,
-              config.maxAttempts(),
+              maxAttemptsShown(),
               waitable ? "" : " with Retry-After " + seconds(retryAfter) + " above RETRY_AFTER_MAX_SECONDS: returned");
         }
       }
@@ -748,7 +748,7 @@ final class RealExchange implements UpstreamExchange {
     if (failure instanceof AttemptFailure af) {
       lastFailureReason = af.kind.reason;
       if (n < config.maxAttempts() || debug()) {
-        debugLine("{} on attempt {}/{}: {}", af.kind.reason, n, config.maxAttempts(), af.getMessage());
+        debugLine("{} on attempt {}/{}: {}", af.kind.reason, n, maxAttemptsShown(), af.getMessage());
       }
     }
     return failure;
@@ -1110,7 +1110,7 @@ final class RealExchange implements UpstreamExchange {
         try {
           AttemptResult r = sendAttempt(n, route, null);
           trail.add(new AttemptRecord(n, Integer.toString(r.status), Duration.ofNanos(System.nanoTime() - started),
-              route.upstream.name(), route.model));
+              routed() ? route.upstream.name() : null, routed() ? route.model : null));
           if (r.isStream()) {
             route.breaker.success();
             continuations.add("success");
@@ -1132,12 +1132,12 @@ final class RealExchange implements UpstreamExchange {
           }
         } catch (AttemptFailure f) {
           trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started),
-              route.upstream.name(), route.model));
+              routed() ? route.upstream.name() : null, routed() ? route.model : null));
           route.breaker.failure();
           continuations.add("failed");
         } catch (UpstreamBadResponseException bad) {
           trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started),
-              route.upstream.name(), route.model));
+              routed() ? route.upstream.name() : null, routed() ? route.model : null));
           route.breaker.failure();
           continuations.add("failed");
         } finally {
@@ -1304,7 +1304,7 @@ final class RealExchange implements UpstreamExchange {
       return;
     }
     if (e instanceof AttemptFailure af) {
-      String summary = af.getMessage() + " (" + attempts + " of " + config.maxAttempts() + " attempts)";
+      String summary = af.getMessage() + " (" + attempts + " of " + maxAttemptsShown() + " attempts)";
       if (af.kind.isTimeout()) {
         failBeforeCommit(new UpstreamTimeoutException("The upstream did not answer in time: " + summary, attempts, af), Outcome.TIMEOUT);
       } else {
