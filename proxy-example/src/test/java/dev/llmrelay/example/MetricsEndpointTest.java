@@ -43,6 +43,7 @@ class MetricsEndpointTest {
     env.put("RELAY_PORT", "0");
     env.put("HEALTH_INTERVAL_SECONDS", "0");
     env.put("UPSTREAM_BASE_URL", upstream.url("/v1").toString());
+    env.put("MODEL_FALLBACKS", "m=m-small"); // allow-lists m, so its route gauges exist
     relay = RelayMain.start(env, null, false);
   }
 
@@ -113,6 +114,11 @@ class MetricsEndpointTest {
       }
     }
     assertThat(queried).as("the dashboard queries our series").contains("llmrelay_requests_total", "llmrelay_upstream_up");
+    upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{\"id\":\"x\"}").build());
+    try (Response r = http.newCall(new Request.Builder().url(relay.url() + "/v1/chat/completions")
+        .post(RequestBody.create("{\"model\":\"m\",\"messages\":[]}", MediaType.get("application/json"))).build()).execute()) {
+      assertThat(r.code()).isEqualTo(200);
+    }
 
     String text = scrape();
     Set<String> exported = new LinkedHashSet<>();
