@@ -84,7 +84,18 @@ public final class ServletResponseSink implements ResponseSink, AsyncListener {
     checkOpen();
     try {
       clientResponse.setStatus(status);
-      HopByHopHeaders.endToEnd(headers, REPLACED).forEach((name, values) -> {
+      // The core hands over end-to-end headers only (ResponseSink's contract); this per-name check
+      // is a cheap second line of defence, and the full filter runs only if a Connection header
+      // (which names more hop-by-hop headers) slipped through.
+      boolean named = false;
+      for (String name : headers.keySet()) {
+        named |= name.equalsIgnoreCase("connection");
+      }
+      Map<String, List<String>> endToEnd = named ? HopByHopHeaders.endToEnd(headers, REPLACED) : headers;
+      endToEnd.forEach((name, values) -> {
+        if (HopByHopHeaders.isAlwaysHopByHop(name) || name.equalsIgnoreCase("x-request-id")) {
+          return;
+        }
         boolean first = true;
         for (String value : values) {
           if (first) {
@@ -127,8 +138,10 @@ public final class ServletResponseSink implements ResponseSink, AsyncListener {
 
   @Override
   public void onComplete() throws IOException {
+    // No flush here: completing an uncommitted response lets the container send it whole, with
+    // a Content-Length instead of chunks (streams were flushed by the core already).
     try {
-      flush();
+      checkOpen();
     } finally {
       complete();
     }
