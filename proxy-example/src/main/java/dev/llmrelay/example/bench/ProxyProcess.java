@@ -1,0 +1,223 @@
+package dev.llmrelay.example.bench;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * The proxy under test in a JVM of its own ({@code java <flags> -cp <this jar>
+ * dev.llmrelay.example.RelayMain}), so that its CPU time and resident memory are its own and not
+ * the load generator's. It runs in a directory of its own under the run's temp dir (so no {@code
+ * .env} of the caller is read) with a clean environment: only {@code PATH}, {@code HOME}, {@code
+ * LANG} and the {@code RELAY_*}/{@code UPSTREAM_*}/... variables given here. Its log (one line per
+ * request at the launcher's default level) goes to a file.
+ *
+ * <p>Not thread-safe; close it to stop (SIGTERM, a graceful stop of at most one second).
+ */
+final class ProxyProcess implements AutoCloseable {
+  /**
+   * A named way to run the proxy: JVM flags, plus environment variables for this variant only,
+   * e.g. {@code serial=-XX:+UseSerialGC -Xmx128m POOL_MAX_IDLE_CONNECTIONS=64} (a word of the form
+   * {@code UPPER_CASE=value} is an environment variable, anything else a JVM flag).
+   */
+  record Variant(String name, List<String> jvmFlags, Map<String, String> env) {
+    private static final Pattern ENV = Pattern.compile("[A-Z_][A-Z0-9_]*=.*");
+
+    static Variant parse(String spec) {
+      int eq = spec.indexOf('=');
+      String name = eq < 0 ? "llmrelay" : spec.substring(0, eq).trim();
+      String flags = eq < 0 ? spec : spec.substring(eq + 1);
+      List<String> list = new ArrayList<>();
+      Map<String, String> env = new LinkedHashMap<>();
+      for (String flag : flags.trim().split("\\s+")) {
+        if (ENV.matcher(flag).matches()) {
+          int at = flag.indexOf('=');
+          env.put(flag.substring(0, at), flag.substring(at + 1));
+        } else if (!flag.isEmpty()) {
+          list.add(flag);
+        }
+      }
+      return new Variant(name, List.copyOf(list), Map.copyOf(env));
+    }
+
+    String label() {
+      return name.equals("llmrelay") ? name : "llmrelay[" + name + "]";
+    }
+
+    String flagsText() {
+      String text = jvmFlags.isEmpty() ? "(JVM defaults)" : String.join(" ", jvmFlags);
+      return env.isEmpty() ? text : text + " " + env;
+    }
+  }
+
+  private final Variant variant;
+  private final Process process;
+  private final int port;
+  private final Path log;
+  private final Path java;
+  private long logOffset;
+
+  ProxyProcess(Path java, Variant variant, Path dir, String upstreamBaseUrl, Map<String, String> extraEnv) {
+    this.variant = variant;
+    this.java = java;
+    this.port = Children.freePort();
+    Path home = dir.resolve("proxy-" + variant.name().replaceAll("[^A-Za-z0-9._-]", "_") + "-" + port);
+    this.log = home.resolve("proxy.log");
+    try {
+      Files.createDirectories(home);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    List<String> command = new ArrayList<>();
+    command.add(java.toString());
+    command.addAll(variant.jvmFlags());
+    command.add("-cp");
+    command.add(System.getProperty("java.class.path"));
+    command.add("dev.llmrelay.example.RelayMain");
+    ProcessBuilder builder = new ProcessBuilder(command)
+        .directory(home.toFile())
+        .redirectErrorStream(true)
+        .redirectOutput(log.toFile());
+    Map<String, String> env = builder.environment();
+    Map<String, String> keep = new LinkedHashMap<>();
+    for (String name : List.of("PATH", "HOME", "LANG", "TZ")) {
+      if (System.getenv(name) != null) {
+        keep.put(name, System.getenv(name));
+      }
+    }
+    env.clear();
+    env.putAll(keep);
+    env.put("RELAY_HOST", Children.HOST);
+    env.put("RELAY_PORT", Integer.toString(port));
+    env.put("UPSTREAM_BASE_URL", upstreamBaseUrl);
+    env.put("MAX_CONCURRENT_REQUESTS", "10000");
+    env.put("HEALTH_INTERVAL_SECONDS", "0");
+    env.put("SHUTDOWN_TIMEOUT_SECONDS", "1");
+    env.putAll(extraEnv);
+    env.putAll(variant.env());
+    process = Children.start(builder);
+    try {
+      Children.awaitHttpOk(url() + "/health", process, Duration.ofSeconds(60), log);
+    } catch (RuntimeException e) {
+      close();
+      throw e;
+    }
+  }
+
+  Variant variant() {
+    return variant;
+  }
+
+  String url() {
+    return "http://" + Children.HOST + ":" + port;
+  }
+
+  long pid() {
+    return process.pid();
+  }
+
+  List<Long> pids() {
+    return List.of(process.pid());
+  }
+
+  Path log() {
+    return log;
+  }
+
+  /**
+   * The proxy's request-log lines written since the last call, counted by {@code status} and
+   * {@code outcome} (empty when the request log is not at INFO): what the errors wrk counted were.
+   */
+  Map<String, Integer> outcomesSinceLastCall() {
+    Map<String, Integer> counts = new java.util.TreeMap<>();
+    try (RandomAccessFile file = new RandomAccessFile(log.toFile(), "r")) {
+      file.seek(Math.min(logOffset, file.length()));
+      byte[] rest = new byte[(int) Math.min(Integer.MAX_VALUE - 8, file.length() - file.getFilePointer())];
+      file.readFully(rest);
+      logOffset = file.getFilePointer();
+      Matcher m = Pattern.compile("status=(\\d+) outcome=(\\S+)").matcher(new String(rest, StandardCharsets.UTF_8));
+      while (m.find()) {
+        counts.merge(m.group(1) + " " + m.group(2), 1, Integer::sum);
+      }
+    } catch (IOException e) {
+      counts.put("log unreadable: " + e, 1);
+    }
+    return counts;
+  }
+
+  /** Runs {@code jcmd PID <command...>} with the jcmd next to the proxy's java. */
+  String jcmd(String... command) {
+    Path jcmd = java.resolveSibling("jcmd");
+    List<String> full = new ArrayList<>();
+    full.add(Files.isExecutable(jcmd) ? jcmd.toString() : "jcmd");
+    full.add(Long.toString(process.pid()));
+    full.addAll(List.of(command));
+    return Children.run(Duration.ofSeconds(120), full.toArray(String[]::new));
+  }
+
+  /** Live heap after a full GC, from {@code jcmd PID GC.class_histogram} (which runs one). */
+  HeapHistogram liveHeap() {
+    return HeapHistogram.parse(jcmd("GC.class_histogram"));
+  }
+
+  @Override
+  public void close() {
+    Children.stop(process, Duration.ofSeconds(10));
+  }
+
+  /** The Java version the proxy JVM reports, e.g. {@code 17.0.15}. */
+  static String javaVersion(Path java) {
+    String out = Children.run(Duration.ofSeconds(20), java.toString(), "-version");
+    Matcher m = Pattern.compile("version \"([^\"]+)\"").matcher(out);
+    return m.find() ? m.group(1) : out.lines().findFirst().orElse("?");
+  }
+
+  /** The feature release of {@code java} (17, 21, 25). */
+  static int javaFeature(Path java) {
+    String version = javaVersion(java);
+    try {
+      return Integer.parseInt(version.split("[.+-]")[0]);
+    } catch (NumberFormatException e) {
+      return 0;
+    }
+  }
+
+  /** A class histogram: total live bytes and instances per class. */
+  record HeapHistogram(long totalBytes, long totalInstances, Map<String, long[]> classes) {
+    static HeapHistogram parse(String out) {
+      Map<String, long[]> classes = new LinkedHashMap<>();
+      long bytes = -1;
+      long instances = -1;
+      Pattern row = Pattern.compile("^\\s*\\d+:\\s+(\\d+)\\s+(\\d+)\\s+(\\S+)");
+      Pattern total = Pattern.compile("^Total\\s+(\\d+)\\s+(\\d+)");
+      for (String line : out.split("\n")) {
+        Matcher m = row.matcher(line);
+        if (m.find()) {
+          classes.merge(m.group(3), new long[] {Long.parseLong(m.group(1)), Long.parseLong(m.group(2))},
+              (a, b) -> new long[] {a[0] + b[0], a[1] + b[1]});
+          continue;
+        }
+        Matcher t = total.matcher(line);
+        if (t.find()) {
+          instances = Long.parseLong(t.group(1));
+          bytes = Long.parseLong(t.group(2));
+        }
+      }
+      if (bytes < 0) {
+        throw new IllegalStateException("no Total line in jcmd GC.class_histogram output:\n"
+            + out.lines().limit(10).reduce("", (a, b) -> a + b + "\n"));
+      }
+      return new HeapHistogram(bytes, instances, classes);
+    }
+  }
+}
