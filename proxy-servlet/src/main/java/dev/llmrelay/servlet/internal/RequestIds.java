@@ -1,6 +1,7 @@
 package dev.llmrelay.servlet.internal;
 
 import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * Chooses the {@code X-Request-Id} of a client request: the client's own when it is safe to
@@ -24,9 +25,16 @@ public final class RequestIds {
     return isValid(clientValue) ? clientValue : generate();
   }
 
-  /** A new random id. */
+  /**
+   * A new random id in UUID form (version 4 layout). Drawn from {@link ThreadLocalRandom}, not
+   * {@code UUID.randomUUID()}: a request id needs uniqueness, not secrecy, and the shared
+   * {@code SecureRandom} behind {@code randomUUID} showed up as lock contention under load.
+   */
   public static String generate() {
-    return UUID.randomUUID().toString();
+    ThreadLocalRandom random = ThreadLocalRandom.current();
+    long most = (random.nextLong() & ~0xF000L) | 0x4000L; // version 4
+    long least = (random.nextLong() & 0x3FFFFFFFFFFFFFFFL) | 0x8000000000000000L; // IETF variant
+    return new UUID(most, least).toString();
   }
 
   static boolean isValid(String value) {
