@@ -5,8 +5,6 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.llmrelay.core.RelayConfig;
-import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.internal.RealUpstreamClient;
 import java.io.IOException;
 import java.time.Duration;
@@ -15,55 +13,18 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.UnaryOperator;
-import mockwebserver3.MockWebServer;
 import okhttp3.Call;
-import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.Response;
 import okio.BufferedSource;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** SSE through the relay in a real Jetty 12: incremental delivery, disconnects, the gate. */
-class RelayServletStreamingTest {
+class RelayServletStreamingTest extends RelayTestBase {
   private static final ObjectMapper MAPPER = new ObjectMapper();
   private static final String STREAM_REQUEST =
       "{\"model\":\"test-model\",\"stream\":true,\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}";
 
-  private MockWebServer upstream;
-  private UpstreamClient client;
-  private JettyRelay relay;
-  private final OkHttpClient http = TestHttp.client();
-
-  @BeforeEach
-  void startUpstream() throws IOException {
-    upstream = Upstreams.start();
-  }
-
-  private void startRelay(UnaryOperator<RelayConfig.Builder> config) throws Exception {
-    client = UpstreamClient.create(config.apply(Upstreams.config(upstream)).build());
-    relay = JettyRelay.mount(client);
-  }
-
-  @AfterEach
-  void stopAll() throws Exception {
-    try {
-      if (client != null) {
-        TestHttp.assertNothingLeaked(client);
-      }
-    } finally {
-      TestHttp.close(http);
-      if (relay != null) {
-        relay.close();
-      }
-      if (client != null) {
-        client.close();
-      }
-      upstream.close();
-    }
-  }
 
   private Call streamCall() {
     return http.newCall(

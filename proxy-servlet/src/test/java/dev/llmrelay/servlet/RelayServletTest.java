@@ -4,8 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.llmrelay.core.RelayConfig;
-import dev.llmrelay.core.UpstreamClient;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -13,56 +11,20 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import java.util.function.UnaryOperator;
 import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
 import mockwebserver3.RecordedRequest;
-import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.RequestBody;
 import okhttp3.Response;
 import okio.Buffer;
 import okio.BufferedSink;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** The relay servlet in a real Jetty 12 against a MockWebServer upstream: JSON requests. */
-class RelayServletTest {
+class RelayServletTest extends RelayTestBase {
   private static final ObjectMapper MAPPER = new ObjectMapper();
 
-  private MockWebServer upstream;
-  private UpstreamClient client;
-  private JettyRelay relay;
-  private final OkHttpClient http = TestHttp.client();
-
-  @BeforeEach
-  void startUpstream() throws IOException {
-    upstream = Upstreams.start();
-  }
-
-  private void startRelay(UnaryOperator<RelayConfig.Builder> config) throws Exception {
-    client = UpstreamClient.create(config.apply(Upstreams.config(upstream)).build());
-    relay = JettyRelay.mount(client);
-  }
-
-  @AfterEach
-  void stopAll() throws Exception {
-    try {
-      if (client != null) {
-        TestHttp.assertNothingLeaked(client);
-      }
-    } finally {
-      TestHttp.close(http);
-      if (relay != null) {
-        relay.close();
-      }
-      if (client != null) {
-        client.close();
-      }
-      upstream.close();
-    }
-  }
 
   private Response post(String path, String body) throws IOException {
     return http.newCall(new Request.Builder().url(relay.url(path)).post(TestHttp.json(body)).build()).execute();

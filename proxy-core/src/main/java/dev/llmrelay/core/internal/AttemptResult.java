@@ -47,9 +47,8 @@ final class AttemptResult {
     this.watchdog = watchdog;
   }
 
-  static AttemptResult complete(
-      int status, Headers headers, byte[] body, Duration retryAfter, boolean retryableStatus, boolean retry) {
-    return new AttemptResult(status, headers, body, retryAfter, retryableStatus, retry, null, null, null, null);
+  static AttemptResult complete(int status, Headers headers, byte[] body, Duration retryAfter, boolean retryableStatus) {
+    return new AttemptResult(status, headers, body, retryAfter, retryableStatus, false, null, null, null, null);
   }
 
   static AttemptResult stream(

@@ -5,7 +5,6 @@ import dev.llmrelay.core.QueueFullException;
 import dev.llmrelay.core.RelayClosedException;
 import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.Iterator;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -225,11 +224,6 @@ public final class ConcurrencyGate implements AutoCloseable {
       }
       w.future.completeExceptionally(new RelayClosedException());
     }
-  }
-
-  /** For tests: iterates the waiting request ids oldest first. */
-  synchronized Iterator<String> waitingRequestIds() {
-    return waiters.stream().map(w -> w.requestId).toList().iterator();
   }
 
   private static final class Waiter {

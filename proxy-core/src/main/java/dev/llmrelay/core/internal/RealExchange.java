@@ -191,10 +191,6 @@ final class RealExchange implements UpstreamExchange {
     return completion;
   }
 
-  String requestId() {
-    return clientRequest.requestId();
-  }
-
   private void onPermit(ConcurrencyGate.Permit granted, Throwable error) {
     queueWaitNanos = System.nanoTime() - startNanos;
     if (error != null) {
@@ -426,12 +422,9 @@ final class RealExchange implements UpstreamExchange {
     attemptStartNanos = started;
     headersNanos = -1;
     firstEventNanos = -1;
-    boolean routed = routed();
-    String upstreamName = routed ? route.upstream.name() : null;
-    String modelName = routed ? route.model : null;
     try {
       AttemptResult result = sendAttempt(n, route, ctx);
-      trail.add(new AttemptRecord(n, Integer.toString(result.status), Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      record(n, Integer.toString(result.status), started, route);
       int code = result.status;
       if (code >= 500) {
         route.breaker.failure();
@@ -455,19 +448,26 @@ final class RealExchange implements UpstreamExchange {
       result.retry = move != Move.STOP && planNext(move, result.retryAfter);
       return result;
     } catch (AttemptFailure f) {
-      trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      record(n, f.kind.reason, started, route);
       route.breaker.failure();
       f.retry = planNext(f.kind.isTimeout() ? Move.NEXT_ROUTE : Move.SAME_ROUTE, null);
       throw f;
     } catch (UpstreamBadResponseException bad) {
-      trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      record(n, "bad_response", started, route);
       route.breaker.failure();
       throw bad;
     } catch (RuntimeException other) {
-      trail.add(new AttemptRecord(n, "cancelled", Duration.ofNanos(System.nanoTime() - started), upstreamName, modelName));
+      record(n, "cancelled", started, route);
       route.breaker.neutral();
       throw other;
     }
+  }
+
+  /** Adds an attempt to the trail, naming its route only when the request is routed. */
+  private void record(int n, String result, long startedNanos, Route route) {
+    boolean named = routed();
+    trail.add(new AttemptRecord(n, result, Duration.ofNanos(System.nanoTime() - startedNanos),
+        named ? route.upstream.name() : null, named ? route.model : null));
   }
 
   /** The route for this attempt: the planned one, or the next whose breaker lets it through. */
@@ -683,7 +683,7 @@ final class RealExchange implements UpstreamExchange {
               waitable ? "" : " with Retry-After " + seconds(retryAfter) + " above RETRY_AFTER_MAX_SECONDS: returned");
         }
       }
-      return AttemptResult.complete(code, headers, body.readByteArray(), retryAfter, retryableStatus, retryableStatus && waitable);
+      return AttemptResult.complete(code, headers, body.readByteArray(), retryAfter, retryableStatus);
     } catch (IOException e) {
       if (firstEventDeadline != null && firstEventDeadline.fired()) {
         client.recorder().attemptTimeout();
@@ -1109,8 +1109,7 @@ final class RealExchange implements UpstreamExchange {
         attemptStartNanos = started;
         try {
           AttemptResult r = sendAttempt(n, route, null);
-          trail.add(new AttemptRecord(n, Integer.toString(r.status), Duration.ofNanos(System.nanoTime() - started),
-              routed() ? route.upstream.name() : null, routed() ? route.model : null));
+          record(n, Integer.toString(r.status), started, route);
           if (r.isStream()) {
             route.breaker.success();
             continuations.add("success");
@@ -1131,13 +1130,11 @@ final class RealExchange implements UpstreamExchange {
             continuations.add("failed");
           }
         } catch (AttemptFailure f) {
-          trail.add(new AttemptRecord(n, f.kind.reason, Duration.ofNanos(System.nanoTime() - started),
-              routed() ? route.upstream.name() : null, routed() ? route.model : null));
+          record(n, f.kind.reason, started, route);
           route.breaker.failure();
           continuations.add("failed");
         } catch (UpstreamBadResponseException bad) {
-          trail.add(new AttemptRecord(n, "bad_response", Duration.ofNanos(System.nanoTime() - started),
-              routed() ? route.upstream.name() : null, routed() ? route.model : null));
+          record(n, "bad_response", started, route);
           route.breaker.failure();
           continuations.add("failed");
         } finally {
