@@ -71,6 +71,9 @@ class MetricsEndpointTest {
       assertThat(r.code()).isEqualTo(200);
     }
 
+    // Meters are recorded when the exchange ends, just after the client got its answer: wait.
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5))
+        .until(() -> scrape().contains("llmrelay_requests_total{outcome=\"success\",stream=\"false\"} 1.0"));
     String text = scrape();
 
     List<String> bad = new ArrayList<>();
@@ -120,14 +123,16 @@ class MetricsEndpointTest {
       assertThat(r.code()).isEqualTo(200);
     }
 
-    String text = scrape();
-    Set<String> exported = new LinkedHashSet<>();
-    for (String line : text.split("\n")) {
-      Matcher m = SAMPLE.matcher(line);
-      if (m.matches()) {
-        exported.add(m.group(1));
+    // Meters are recorded when the exchange ends, just after the client got its answer: wait.
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).untilAsserted(() -> {
+      Set<String> exported = new LinkedHashSet<>();
+      for (String line : scrape().split("\n")) {
+        Matcher m = SAMPLE.matcher(line);
+        if (m.matches()) {
+          exported.add(m.group(1));
+        }
       }
-    }
-    assertThat(exported).as("series /metrics exports").containsAll(queried);
+      assertThat(exported).as("series /metrics exports").containsAll(queried);
+    });
   }
 }
