@@ -219,7 +219,6 @@ public final class MicrometerMetrics implements ExchangeListener {
   @Override
   public void exchangeFinished(ExchangeResult r) {
     registerRouteGauges();
-    (r.streamed() || r.streamRequested() ? requestsStreamed : requestsPlain).get(r.outcome()).increment();
     List<AttemptRecord> trail = r.attemptTrail();
     for (int i = 0; i < trail.size(); i++) {
       AttemptRecord a = trail.get(i);
@@ -254,6 +253,8 @@ public final class MicrometerMetrics implements ExchangeListener {
     if (r.timeToFirstEvent() != null) {
       timeToFirstEvent.record(r.timeToFirstEvent());
     }
+    // Last: whoever sees the request counted sees all of its other meters recorded too.
+    (r.streamed() || r.streamRequested() ? requestsStreamed : requestsPlain).get(r.outcome()).increment();
   }
 
   /** Buckets an attempt result into the bounded tag values. */
