@@ -34,6 +34,31 @@ public interface UpstreamClient extends AutoCloseable {
    */
   UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink);
 
+  /**
+   * Like {@link #start}, but saves the hand-off to the client's executor where that is safe: when
+   * the calling thread is a virtual thread (Java 21+) and a permit is free at once, the exchange
+   * runs on the calling thread and this method returns after it ended. In every other case it
+   * behaves exactly like {@code start}: it returns at once, a request that finds no permit waits
+   * without a thread, and the attempts run on the client's executor. A platform thread never runs
+   * an exchange here: blocking a pooled container thread on the upstream is what the asynchronous
+   * design avoids.
+   *
+   * <p>{@code onStarted} receives the handle before any permit is asked for or any upstream work
+   * is done, on the calling thread, so that the caller can wire cancellation (a client that goes
+   * away) even while the exchange runs on its own thread.
+   *
+   * @param clientRequest the validated client request; its body was read completely
+   * @param sink where the response goes
+   * @param onStarted told the handle first
+   * @return the same handle
+   */
+  default UpstreamExchange runOrStart(
+      ClientRequest clientRequest, ResponseSink sink, java.util.function.Consumer<UpstreamExchange> onStarted) {
+    UpstreamExchange exchange = start(clientRequest, sink);
+    onStarted.accept(exchange);
+    return exchange;
+  }
+
   /** The upstream health probe sharing this client's connection pool. */
   UpstreamHealthProbe healthProbe();
 

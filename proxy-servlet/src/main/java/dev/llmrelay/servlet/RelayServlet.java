@@ -55,8 +55,12 @@ import org.slf4j.LoggerFactory;
  * proxy key) is never forwarded. {@code Expect} and {@code Cookie} stay at the proxy.
  *
  * <p>Thread-safety: a servlet instance serves concurrent requests; its state is set once in the
- * constructor or {@link #init()} and not changed afterwards. The container thread reads the
+ * constructor or {@link #init()} and not changed afterwards. A platform container thread reads the
  * (bounded) body, starts the exchange and returns; it never waits for a permit or the upstream.
+ * When the container runs the servlet on a virtual thread (Jetty with a virtual-threads executor
+ * on Java 21+, as the launcher sets it up) and a permit is free, the exchange runs on that thread
+ * instead of being handed to the core's executor ({@link UpstreamClient#runOrStart}): one thread
+ * switch less per request, and still no pooled thread held.
  *
  * <p>Register it with {@code asyncSupported=true} (as {@link LlmRelayServlets#mount} does).
  */
@@ -183,7 +187,7 @@ public final class RelayServlet extends HttpServlet {
       async.setTimeout(0); // every timeout belongs to the core (PITFALLS P-J1)
       sink = new ServletResponseSink(async, clientResponse, requestId);
       async.addListener(sink);
-      sink.attach(client.start(relayRequest, sink));
+      client.runOrStart(relayRequest, sink, sink::attach);
     } catch (RelayException rejected) {
       reject(clientResponse, rejected, requestId, method, path);
     } catch (IOException e) {

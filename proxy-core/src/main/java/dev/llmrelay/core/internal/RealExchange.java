@@ -63,8 +63,9 @@ import org.slf4j.LoggerFactory;
  * the client response. Everything that can end the exchange (success, failure, client gone,
  * cancel) funnels into {@link #finish}, which releases the permit exactly once.
  *
- * <p>Thread-safety: {@link #cancel()} may be called from any thread; everything else runs first on
- * the thread that grants the permit, then on one executor thread.
+ * <p>Thread-safety: {@link #cancel()} may be called from any thread; everything else runs on one
+ * executor thread once the permit is granted (or on the calling virtual thread, when {@link
+ * #start} may run it there and the permit was free at once).
  */
 final class RealExchange implements UpstreamExchange {
   static final Logger attemptLog = LoggerFactory.getLogger("dev.llmrelay.attempts");
@@ -136,9 +137,20 @@ final class RealExchange implements UpstreamExchange {
     this.sink = sink;
   }
 
-  void start() {
+  /**
+   * Asks for a permit and runs the exchange once it is granted.
+   *
+   * @param mayRunHere the calling thread may run the exchange (a virtual thread, see {@link
+   *     RealUpstreamClient#runOrStart}): then a permit granted at once runs it here, saving a
+   *     hand-off; this call returns when the exchange ended
+   */
+  void start(boolean mayRunHere) {
     CompletableFuture<ConcurrencyGate.Permit> f = client.gate().acquire(clientRequest.requestId());
     permitFuture = f;
+    if (mayRunHere && f.isDone() && !f.isCompletedExceptionally()) {
+      onPermit(f.join(), null);
+      return;
+    }
     // Continue on an exchange thread: a permit is often granted on the thread of the exchange
     // that released it, and a wait expires on the shared scheduler; neither may run this one.
     f.whenCompleteAsync(this::onPermit, client.exchangeExecutor());

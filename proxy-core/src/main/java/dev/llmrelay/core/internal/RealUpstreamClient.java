@@ -26,6 +26,8 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import java.util.function.Predicate;
 import okhttp3.ConnectionPool;
 import okhttp3.Dispatcher;
 import okhttp3.OkHttpClient;
@@ -70,6 +72,7 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final RequestLog requestLog;
   private final List<ExchangeListener> listeners;
   private volatile boolean closed;
+  private volatile Predicate<Thread> runsHere = Threads::isVirtual;
 
   /**
    * @param config configuration
@@ -146,19 +149,46 @@ public final class RealUpstreamClient implements UpstreamClient {
 
   @Override
   public UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink) {
+    return begin(clientRequest, sink, null, false);
+  }
+
+  @Override
+  public UpstreamExchange runOrStart(
+      ClientRequest clientRequest, ResponseSink sink, Consumer<UpstreamExchange> onStarted) {
+    Objects.requireNonNull(onStarted, "onStarted");
+    return begin(clientRequest, sink, onStarted, runsHere.test(Thread.currentThread()));
+  }
+
+  private UpstreamExchange begin(
+      ClientRequest clientRequest, ResponseSink sink, Consumer<UpstreamExchange> onStarted, boolean mayRunHere) {
     Objects.requireNonNull(clientRequest, "clientRequest");
     Objects.requireNonNull(sink, "sink");
     if (closed) {
+      UpstreamExchange refused = new ClosedExchange(clientRequest.requestId());
+      if (onStarted != null) {
+        onStarted.accept(refused);
+      }
       sink.onFailure(new RelayClosedException());
-      return new ClosedExchange(clientRequest.requestId());
+      return refused;
     }
     RealExchange exchange = new RealExchange(this, clientRequest, sink);
     active.add(exchange);
-    exchange.start();
+    if (onStarted != null) {
+      onStarted.accept(exchange);
+    }
     if (closed) {
       exchange.abort(); // close() ran concurrently and may not have seen this exchange
     }
+    exchange.start(mayRunHere);
     return exchange;
+  }
+
+  /**
+   * Which calling threads {@link #runOrStart} may run an exchange on (default: virtual threads
+   * only). A test hook: tests on Java 17 have no virtual thread to call from.
+   */
+  public void runExchangesOn(Predicate<Thread> callers) {
+    this.runsHere = Objects.requireNonNull(callers, "callers");
   }
 
   @Override
