@@ -43,8 +43,10 @@ import org.slf4j.LoggerFactory;
  * retryOnConnectionFailure(false)} (OkHttp would silently replay a POST the upstream already
  * read), no redirects, and no call timeout (it would cut long streams). Time to headers is bounded
  * per attempt by a Failsafe {@link Timeout} that cancels the call (Failsafe runs the timer of a
- * synchronous execution on its own default scheduler); body silence by {@link IdleWatchdog};
- * OkHttp's own read and write timeouts are only a backstop above both.
+ * synchronous execution on its own default scheduler), which also bounds writing the request;
+ * body silence by {@link IdleWatchdog}. Both cancel the call, which closes its socket and so ends
+ * a blocked read or write at once; OkHttp's own read and write timeouts are off, because they cost
+ * system calls and lock traffic on every request and would only duplicate these.
  *
  * <p>Thread-safe.
  */
@@ -99,7 +101,6 @@ public final class RealUpstreamClient implements UpstreamClient {
     // async calls must never queue behind an invisible per-host limit of 5.
     dispatcher.setMaxRequests(Math.max(64, config.maxConcurrentRequests() + 16));
     dispatcher.setMaxRequestsPerHost(Math.max(64, config.maxConcurrentRequests() + 16));
-    Duration longestHeaderWait = max(config.attemptTimeout(), config.retryTimeout());
     this.okHttp =
         new OkHttpClient.Builder()
             .connectionPool(
@@ -110,8 +111,12 @@ public final class RealUpstreamClient implements UpstreamClient {
             .followRedirects(false)
             .followSslRedirects(false)
             .connectTimeout(config.connectTimeout())
-            .readTimeout(max(longestHeaderWait, config.streamIdleTimeout()).plusSeconds(5))
-            .writeTimeout(longestHeaderWait.plusSeconds(5))
+            // No OkHttp read or write timeout: every wait already has a relay timer that cancels
+            // the call (see the class comment), and OkHttp's would cost per request: a socket
+            // read timeout turns each blocking read into read + poll + read, and a write timeout
+            // enters Okio's watchdog queue (a lock and often a thread wake-up) around each write.
+            .readTimeout(Duration.ZERO)
+            .writeTimeout(Duration.ZERO)
             .callTimeout(Duration.ZERO)
             .build();
     List<Upstream> ups = new java.util.ArrayList<>();
@@ -379,10 +384,6 @@ public final class RealUpstreamClient implements UpstreamClient {
     } catch (RuntimeException e) {
       log.warn("exchange listener {} failed", listener.getClass().getName(), e);
     }
-  }
-
-  private static Duration max(Duration a, Duration b) {
-    return a.compareTo(b) >= 0 ? a : b;
   }
 
   /** The handle returned after close: already finished. */
