@@ -83,7 +83,16 @@ public final class RelayMain {
       System.exit(2);
       return;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(relay::close, "llmrelay-shutdown"));
+    // From here on the request log writes a line per request: buffer them (BufferedConsole).
+    BufferedConsole console = BufferedConsole.install(Duration.ofMillis(100));
+    RunningRelay running = relay;
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        running.close();
+      } finally {
+        console.close();
+      }
+    }, "llmrelay-shutdown"));
     relay.join();
   }
 
