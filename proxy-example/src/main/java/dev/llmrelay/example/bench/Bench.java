@@ -27,7 +27,10 @@ import java.util.List;
  * <h2>Targets</h2>
  * <b>direct</b> (client to the fast upstream), <b>nginx</b> (client to an nginx reverse proxy to
  * the same upstream; skipped with a message when nginx is not installed) and <b>llmrelay</b>
- * (client to the proxy to the same upstream; one target per {@code --variant}). The fast upstream
+ * (client to the proxy to the same upstream; one target per {@code --variant}); the throughput mode
+ * adds <b>bare jetty+okhttp</b> ({@link BarePassThrough}: a minimal Jetty 12 + OkHttp pass-through
+ * in a JVM of its own with the first variant's JVM flags, the Java stack's floor; {@code
+ * --no-bare} skips it). The fast upstream
  * is nginx ({@code return 200} with a fixed {@code chat.completion}) when installed, else an
  * in-process Jetty handler ({@link FastUpstream}); the latency and stream modes always use the
  * in-process one (it can wait 50 ms and stream, nginx cannot without extra modules). The output

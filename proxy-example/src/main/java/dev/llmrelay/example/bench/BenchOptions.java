@@ -18,7 +18,8 @@ final class BenchOptions {
       "modes: throughput | latency | stream | slowstreams | soak | all",
       "",
       "common:",
-      "  --warmup S            warm-up before measuring (default 60; the proxy gets S, nginx/direct min(S,5))",
+      "  --warmup S            warm-up before measuring (default 60; each JVM target (proxy, bare) gets S,",
+      "                        nginx/direct min(S,5))",
       "  --rounds N            measured rounds per target, alternating targets (default 5)",
       "  --round S             seconds per round (default: throughput 10, latency 20, stream 20)",
       "  --java PATH           JDK home or java binary for the proxy JVM (default: this JVM's)",
@@ -34,6 +35,8 @@ final class BenchOptions {
       "  --max-noise CORES     before each round, wait until processes outside the benchmark use less than",
       "                        this many cores (default 0.3); --quiet-timeout S: wait at most S (default 900)",
       "throughput: --connections 16,64   --wrk-threads 2",
+      "            --no-bare   skip the 'bare jetty+okhttp' target (a minimal Jetty 12 + OkHttp pass-through JVM",
+      "                        with the first variant's JVM flags: the Java stack's floor without llmrelay)",
       "latency:    --rate 200 (req/s)    --delay-ms 50 (upstream)",
       "stream:     --events 20  --gap-ms 20  --stream-rate 10 (streams/s)",
       "slowstreams: --streams 5000  --stream-seconds 60  --interval-ms 1000  --ramp 10  --no-heap-probe",
@@ -50,6 +53,7 @@ final class BenchOptions {
   final Map<String, String> proxyEnv = new LinkedHashMap<>();
   String upstream = "auto";
   boolean noNginx;
+  boolean noBare;
   String nginx;
   String nginxWorkers = "auto";
   boolean keep;
@@ -89,7 +93,7 @@ final class BenchOptions {
         name = name.substring(0, eq);
       }
       switch (name) {
-        case "keep", "no-nginx", "no-heap-probe", "help" -> {
+        case "keep", "no-nginx", "no-bare", "no-heap-probe", "help" -> {
           if (value != null) {
             throw new IllegalArgumentException("--" + name + " takes no value");
           }
@@ -133,6 +137,7 @@ final class BenchOptions {
           o.upstream = value;
         }
         case "no-nginx" -> o.noNginx = true;
+        case "no-bare" -> o.noBare = true;
         case "nginx" -> o.nginx = value;
         case "nginx-workers" -> o.nginxWorkers = value;
         case "keep" -> o.keep = true;

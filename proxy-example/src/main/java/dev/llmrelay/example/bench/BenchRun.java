@@ -20,7 +20,10 @@ import java.util.stream.Stream;
  * closed in reverse order at the end. Not thread-safe.
  */
 final class BenchRun implements AutoCloseable {
-  /** Something load is sent to: the upstream itself, nginx in front of it, or a proxy JVM. */
+  /**
+   * Something load is sent to: the upstream itself, nginx in front of it, a proxy JVM, or (throughput
+   * only) the bare Jetty + OkHttp pass-through JVM.
+   */
   record Target(String name, Kind kind, String url, Supplier<List<Long>> pids, ProxyProcess proxy) {
     Target(String name, Kind kind, String url, Supplier<List<Long>> pids) {
       this(name, kind, url, pids, null);
@@ -31,7 +34,7 @@ final class BenchRun implements AutoCloseable {
     }
   }
 
-  enum Kind { DIRECT, NGINX, LLMRELAY }
+  enum Kind { DIRECT, NGINX, BARE, LLMRELAY }
 
   final BenchOptions options;
   final PrintStream out;

@@ -13,16 +13,28 @@ import java.util.stream.Collectors;
 
 /**
  * Throughput of a non-streaming {@code POST /v1/chat/completions} against an upstream that
- * answers at once: wrk ({@code -t2 -cN --latency}, closed loop) against direct, the nginx hop and
- * each proxy variant, in rounds that alternate the targets. Reports the median requests/s, the
- * ratio to nginx (issue targets: 0.6x at 16 connections, 0.5x at 64), wrk's p50/p99 (closed-loop,
- * for information), the CPU time per request of the hop (utime + stime of its processes over the
- * round divided by the requests wrk completed) and the peak resident memory under load.
+ * answers at once: wrk ({@code -t2 -cN --latency}, closed loop) against direct, the nginx hop, the
+ * bare Java pass-through and each proxy variant, in rounds that alternate the targets. Reports the
+ * median requests/s, the ratio to nginx (issue targets for llmrelay: 0.6x at 16 connections, 0.5x
+ * at 64), wrk's p50/p99 (closed-loop, for information), the CPU time per request of the hop (utime
+ * + stime of its processes over the round divided by the requests wrk completed) and the peak
+ * resident memory under load.
+ *
+ * <p>The {@code bare jetty+okhttp} target ({@link BarePassThrough} in its own JVM, {@link
+ * BareProcess}; {@code --no-bare} skips it) is a minimal Jetty 12 + OkHttp pass-through: a blocking
+ * servlet that forwards the body with one shared OkHttp client and copies status, Content-Type and
+ * body back, nothing more. It runs on the proxy's JDK ({@code --java}) with the first variant's JVM
+ * flags and gets the proxy's warm-up, so it is the floor of the Java stack: the gap from nginx to
+ * bare is Jetty + OkHttp + the JVM, the gap from bare to llmrelay is llmrelay's resilience layer.
+ * It has a ratio to nginx but no issue target or verdict.
  *
  * <p>The load generator, the upstream and the hop share the machine's cores, as they do for every
  * target; ratios measured in the same run are comparable, absolute numbers less so.
  */
 final class ThroughputBench {
+  /** The bare pass-through's name in the progress lines and the table. */
+  static final String BARE_NAME = "bare jetty+okhttp";
+
   private ThroughputBench() {}
 
   private record Measure(Target target, int connections, int round, Wrk.Result wrk, long cpuNanos, long sysNanos,
@@ -72,6 +84,16 @@ final class ThroughputBench {
     } else {
       setup.add("nginx:    SKIPPED, nginx is not installed: no ratio to nginx can be computed");
     }
+    if (o.noBare) {
+      setup.add("bare:     SKIPPED (--no-bare)");
+    } else {
+      ProxyProcess.Variant first = o.variants.get(0);
+      run.progress("starting bare jetty+okhttp: %s", String.join(" ", first.jvmFlags()));
+      BareProcess bare = run.own(new BareProcess(o.java, first.jvmFlags(), run.dir, upstreamRoot));
+      targets.add(new Target(BARE_NAME, Kind.BARE, bare.url(), bare::pids));
+      setup.add("bare:     " + BARE_NAME + " (BarePassThrough: blocking servlet + one shared OkHttpClient, nothing"
+          + " else) pid " + bare.pid() + ", JVM flags " + bare.flagsText() + " (those of " + first.label() + ")");
+    }
     for (ProxyProcess.Variant variant : o.variants) {
       run.progress("starting proxy %s: %s", variant.label(), variant.flagsText());
       ProxyProcess proxy = run.own(new ProxyProcess(o.java, variant, run.dir, upstreamRoot + "/v1", o.proxyEnv));
@@ -83,12 +105,13 @@ final class ThroughputBench {
     int maxConnections = o.connections.stream().max(Integer::compare).orElse(64);
     setup.add("load:     wrk -t" + o.wrkThreads + " -c" + o.connections.stream().map(String::valueOf)
         .collect(Collectors.joining("/-c")) + " -d" + round.toSeconds() + "s --latency, POST " + Wrk.PATH
-        + "; warm-up " + o.warmup.toSeconds() + " s per proxy JVM (min(" + o.warmup.toSeconds()
+        + "; warm-up " + o.warmup.toSeconds() + " s per JVM target (proxy, bare) (min(" + o.warmup.toSeconds()
         + ", 5) s for nginx/direct) at -c" + maxConnections + "; " + o.rounds + " rounds, targets rotated each round");
     run.printSetup("throughput", setup);
 
     for (Target target : targets) {
-      Duration warm = target.kind() == Kind.LLMRELAY ? o.warmup : min(o.warmup, Duration.ofSeconds(5));
+      Duration warm = target.kind() == Kind.LLMRELAY || target.kind() == Kind.BARE
+          ? o.warmup : min(o.warmup, Duration.ofSeconds(5));
       if (!warm.isZero()) {
         run.progress("warm-up %s: %d s at -c%d", target.name(), warm.toSeconds(), maxConnections);
         Wrk.run(run.wrk, script, target.url(), o.wrkThreads, maxConnections, warm);
@@ -179,6 +202,10 @@ final class ThroughputBench {
     run.out.println("CPU us/req: utime+stime of the hop's processes during the round / requests completed "
         + "(nginx: master + workers; direct: '-'); 'of which sys': the stime part. RSS/PSS: peak during the rounds "
         + "(nginx: sum over its processes).");
+    if (targets.stream().anyMatch(t -> t.kind() == Kind.BARE)) {
+      run.out.println(BARE_NAME + ": a minimal Jetty 12 + OkHttp pass-through JVM with the first variant's JVM flags,"
+          + " the Java stack's floor: nginx -> bare is the stack's cost, bare -> llmrelay the resilience layer's.");
+    }
     run.out.println("p50/p99 are wrk's closed-loop latencies (coordinated omission): for information; see the latency mode.");
     run.out.println("noise: the most CPU (in cores) that processes outside the benchmark used during one of the rounds.");
     run.out.flush();
