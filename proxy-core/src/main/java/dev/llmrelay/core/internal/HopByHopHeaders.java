@@ -37,26 +37,19 @@ public final class HopByHopHeaders {
    */
   public static Map<String, List<String>> endToEnd(
       Map<String, ? extends Collection<String>> headers, Set<String> extraDropped) {
-    Set<String> named = new TreeSet<>(String.CASE_INSENSITIVE_ORDER);
-    headers.forEach((name, values) -> {
-      if (name.equalsIgnoreCase("connection")) {
-        for (String v : values) {
-          for (String token : v.split(",")) {
-            String t = token.trim();
-            if (!t.isEmpty()) {
-              named.add(t);
-            }
-          }
+    Set<String> named = Set.of();
+    for (Map.Entry<String, ? extends Collection<String>> e : headers.entrySet()) {
+      if (e.getKey().equalsIgnoreCase("connection")) {
+        named = named.isEmpty() ? new TreeSet<>(String.CASE_INSENSITIVE_ORDER) : named;
+        for (String v : e.getValue()) {
+          addTokens(v, named);
         }
       }
-    });
+    }
+    Set<String> connectionNamed = named;
     Map<String, List<String>> out = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
     headers.forEach((name, values) -> {
-      String lower = name.toLowerCase(Locale.ROOT);
-      if (!ALWAYS.contains(lower)
-          && !lower.startsWith("proxy-")
-          && !named.contains(name)
-          && !extraDropped.contains(lower)) {
+      if (isEndToEnd(name, connectionNamed, extraDropped)) {
         out.merge(name, List.copyOf(values), (a, b) -> {
           List<String> merged = new java.util.ArrayList<>(a);
           merged.addAll(b);
@@ -65,6 +58,46 @@ public final class HopByHopHeaders {
       }
     });
     return out;
+  }
+
+  /**
+   * The same for OkHttp's headers (an upstream response), without an intermediate multimap;
+   * names keep the upstream's spelling, repeated headers keep their order.
+   */
+  public static Map<String, List<String>> endToEnd(okhttp3.Headers headers, Set<String> extraDropped) {
+    Set<String> named = Set.of();
+    List<String> connection = headers.values("Connection");
+    if (!connection.isEmpty()) {
+      named = new TreeSet<>(String.CASE_INSENSITIVE_ORDER);
+      for (String v : connection) {
+        addTokens(v, named);
+      }
+    }
+    Map<String, List<String>> out = new TreeMap<>(String.CASE_INSENSITIVE_ORDER);
+    for (int i = 0, n = headers.size(); i < n; i++) {
+      String name = headers.name(i);
+      if (isEndToEnd(name, named, extraDropped)) {
+        out.computeIfAbsent(name, k -> new java.util.ArrayList<>(1)).add(headers.value(i));
+      }
+    }
+    return out;
+  }
+
+  private static void addTokens(String value, Set<String> into) {
+    for (String token : value.split(",")) {
+      String t = token.trim();
+      if (!t.isEmpty()) {
+        into.add(t);
+      }
+    }
+  }
+
+  private static boolean isEndToEnd(String name, Set<String> connectionNamed, Set<String> extraDropped) {
+    String lower = name.toLowerCase(Locale.ROOT);
+    return !ALWAYS.contains(lower)
+        && !lower.startsWith("proxy-")
+        && !connectionNamed.contains(name)
+        && !extraDropped.contains(lower);
   }
 
   /** True when {@code name} is hop-by-hop regardless of what Connection names. */

@@ -1268,7 +1268,7 @@ final class RealExchange implements UpstreamExchange {
   }
 
   private Map<String, List<String>> clientHeaders(Headers upstreamHeaders, boolean exhausted) {
-    Map<String, List<String>> out = HopByHopHeaders.endToEnd(upstreamHeaders.toMultimap(), NOT_FORWARDED_DOWN);
+    Map<String, List<String>> out = HopByHopHeaders.endToEnd(upstreamHeaders, NOT_FORWARDED_DOWN);
     String upstreamId = upstreamHeaders.get("x-request-id");
     if (upstreamId != null) {
       out.put("X-Upstream-Request-Id", List.of(upstreamId));
