@@ -5,7 +5,6 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.failsafe.Failsafe;
 import dev.failsafe.FailsafeException;
 import dev.failsafe.RetryPolicy;
-import dev.failsafe.TimeoutExceededException;
 import dev.failsafe.function.ContextualSupplier;
 import dev.llmrelay.core.AttemptRecord;
 import dev.llmrelay.core.ClientRequest;
@@ -42,7 +41,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.concurrent.atomic.AtomicReference;
 import javax.net.ssl.SSLException;
 import okhttp3.Call;
 import okhttp3.Headers;
@@ -604,31 +602,31 @@ final class RealExchange implements UpstreamExchange {
       call.cancel();
       throw new CancellationException();
     }
+    // The attempt's time-to-headers limit: a timer on the client's scheduler that cancels the
+    // call (closing its socket, which ends a blocked connect, write or read at once).
+    HeaderDeadline deadline = new HeaderDeadline(call, timeout, client.scheduler());
     Response upstreamResponse;
-    AtomicReference<Response> late = new AtomicReference<>();
     try {
-      upstreamResponse =
-          client.headerTimeout(timeout).get(tctx -> {
-            tctx.onCancel(call::cancel);
-            Response r = call.execute();
-            late.set(r);
-            return r;
-          });
-    } catch (TimeoutExceededException e) {
-      // Headers that won the race against the timer are discarded by Failsafe: close them.
-      Response discarded = late.get();
-      if (discarded != null) {
-        discarded.close();
+      upstreamResponse = call.execute();
+    } catch (IOException | RuntimeException e) {
+      if (!deadline.disarm()) {
+        throw headerTimeout(n, timeout);
       }
-      client.recorder().attemptTimeout();
-      throw attemptFailed(
-          n, new AttemptFailure(AttemptFailure.Kind.TIMEOUT, "no response headers within " + seconds(timeout), null));
-    } catch (FailsafeException e) {
-      Throwable cause = e.getCause() != null ? e.getCause() : e;
-      throw attemptFailed(n, classify(cause, null));
+      throw attemptFailed(n, classify(e, null));
+    }
+    if (!deadline.disarm()) {
+      // The timer fired just as the headers arrived and cancelled the call: a timeout.
+      upstreamResponse.close();
+      throw headerTimeout(n, timeout);
     }
     headersNanos = System.nanoTime() - attemptStartNanos;
     return readAttempt(n, call, upstreamResponse);
+  }
+
+  private RuntimeException headerTimeout(int n, Duration timeout) {
+    client.recorder().attemptTimeout();
+    return attemptFailed(
+        n, new AttemptFailure(AttemptFailure.Kind.TIMEOUT, "no response headers within " + seconds(timeout), null));
   }
 
   private AttemptResult readAttempt(int n, Call call, Response upstreamResponse) {
@@ -1442,6 +1440,52 @@ final class RealExchange implements UpstreamExchange {
   }
 
   /** Cancels the call when a stream's first data event is late; cancelled at the commit point. */
+  /**
+   * The per-attempt limit on the wait for response headers: cancels the call when it expires,
+   * unless {@link #disarm()} came first. Exactly one of the two wins. (Failsafe's {@code Timeout}
+   * did this job before; for a synchronous execution it always runs on Failsafe's global scheduler
+   * and cancels its timer through {@code CompletableFuture.cancel}, which builds a {@code
+   * CancellationException} with a full stack trace for every attempt that did not time out.)
+   */
+  private static final class HeaderDeadline implements Runnable {
+    private static final int ARMED = 0;
+    private static final int DISARMED = 1;
+    private static final int FIRED = 2;
+
+    private final Call call;
+    private final java.util.concurrent.atomic.AtomicInteger state = new java.util.concurrent.atomic.AtomicInteger();
+    private final java.util.concurrent.ScheduledFuture<?> task;
+
+    HeaderDeadline(Call call, Duration limit, java.util.concurrent.ScheduledExecutorService scheduler) {
+      this.call = call;
+      java.util.concurrent.ScheduledFuture<?> t;
+      try {
+        t = scheduler.schedule(this, limit.toNanos(), java.util.concurrent.TimeUnit.NANOSECONDS);
+      } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+        t = null; // the client is closing: close() cancels every call itself
+      }
+      this.task = t;
+    }
+
+    @Override
+    public void run() {
+      if (state.compareAndSet(ARMED, FIRED)) {
+        call.cancel();
+      }
+    }
+
+    /** Stops the timer; false when it fired first (the call was cancelled for the timeout). */
+    boolean disarm() {
+      if (state.compareAndSet(ARMED, DISARMED)) {
+        if (task != null) {
+          task.cancel(false);
+        }
+        return true;
+      }
+      return state.get() != FIRED;
+    }
+  }
+
   private static final class FirstEventDeadline {
     private final java.util.concurrent.ScheduledFuture<?> task;
     private volatile boolean fired;

@@ -1,8 +1,5 @@
 package dev.llmrelay.core.internal;
 
-import dev.failsafe.Failsafe;
-import dev.failsafe.FailsafeExecutor;
-import dev.failsafe.Timeout;
 import dev.llmrelay.core.ClientRequest;
 import dev.llmrelay.core.ExchangeListener;
 import dev.llmrelay.core.ExchangeResult;
@@ -31,7 +28,6 @@ import java.util.function.Predicate;
 import okhttp3.ConnectionPool;
 import okhttp3.Dispatcher;
 import okhttp3.OkHttpClient;
-import okhttp3.Response;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -42,9 +38,8 @@ import org.slf4j.LoggerFactory;
  * <p>OkHttp is configured for a proxy that must not duplicate billed requests: {@code
  * retryOnConnectionFailure(false)} (OkHttp would silently replay a POST the upstream already
  * read), no redirects, and no call timeout (it would cut long streams). Time to headers is bounded
- * per attempt by a Failsafe {@link Timeout} that cancels the call (Failsafe runs the timer of a
- * synchronous execution on its own default scheduler), which also bounds writing the request;
- * body silence by {@link IdleWatchdog}. Both cancel the call, which closes its socket and so ends
+ * per attempt by a timer on this client's scheduler that cancels the call (it also bounds
+ * connecting and writing the request); body silence by {@link IdleWatchdog}. Both cancel the call, which closes its socket and so ends
  * a blocked read or write at once; OkHttp's own read and write timeouts are off, because they cost
  * system calls and lock traffic on every request and would only duplicate these.
  *
@@ -64,8 +59,6 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final DebugMode debugMode;
   private final Backoff backoff;
   private final Clock clock;
-  private final FailsafeExecutor<Response> firstAttemptHeaders;
-  private final FailsafeExecutor<Response> retryAttemptHeaders;
   private final List<Upstream> upstreams;
   private final Router router;
   private final RetryBudget retryBudget;
@@ -134,8 +127,6 @@ public final class RealUpstreamClient implements UpstreamClient {
             scheduler);
     this.debugMode = new DebugMode(config.debugMode(), config.debugModeFile().orElse(null));
     this.backoff = new Backoff(config.backoffInitial(), config.backoffMax());
-    this.firstAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.attemptTimeout()));
-    this.retryAttemptHeaders = Failsafe.with(Timeout.<Response>of(config.retryTimeout()));
     for (Upstream u : upstreams) {
       u.probe = new RealHealthProbe(config, u.config, okHttp, scheduler, clock);
     }
@@ -352,17 +343,6 @@ public final class RealUpstreamClient implements UpstreamClient {
   /** The most retries that were ever in flight at once (a test hook for the retry budget). */
   public int maxConcurrentRetries() {
     return retryBudget.maxSeen();
-  }
-
-  /** A time-to-headers limit as a Failsafe executor; the two configured ones are built once. */
-  FailsafeExecutor<Response> headerTimeout(Duration limit) {
-    if (limit.equals(config.attemptTimeout())) {
-      return firstAttemptHeaders;
-    }
-    if (limit.equals(config.retryTimeout())) {
-      return retryAttemptHeaders;
-    }
-    return Failsafe.with(Timeout.<Response>of(limit));
   }
 
   void exchangeEnded(RealExchange exchange) {
