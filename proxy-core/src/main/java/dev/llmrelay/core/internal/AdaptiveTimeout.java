@@ -9,7 +9,7 @@ import java.util.Arrays;
  * exceeds what the user configured, and it only applies when {@code ADAPTIVE_TIMEOUTS} is on.
  *
  * <p>Recording is one array store under a lock; the percentile is recomputed every {@link
- * #RECOMPUTE_EVERY} samples, not per request. Thread-safe.
+ * #RECOMPUTE_EVERY} samples, not per request, in one pass over the window (no sort). Thread-safe.
  */
 final class AdaptiveTimeout {
   static final int MIN_SAMPLES = 50;
@@ -26,12 +26,32 @@ final class AdaptiveTimeout {
     samples[(int) (count % WINDOW)] = timeToHeaders.toMillis();
     count++;
     if (count >= MIN_SAMPLES && count % RECOMPUTE_EVERY == 0) {
-      int n = (int) Math.min(count, WINDOW);
-      long[] sorted = Arrays.copyOf(samples, n);
-      Arrays.sort(sorted);
-      long p99 = sorted[Math.min(n - 1, (int) Math.ceil(n * 0.99) - 1)];
-      learnedMillis = Math.max(FLOOR_MILLIS, 3 * p99);
+      learnedMillis = Math.max(FLOOR_MILLIS, 3 * p99(samples, (int) Math.min(count, WINDOW)));
     }
+  }
+
+  /**
+   * The nearest-rank p99 of {@code values[0..n)}: the element a sort would put at index {@code
+   * ceil(0.99 n) - 1}, found in one pass as the k-th largest with {@code k = n - index} (at most 3
+   * for a window of 256), without sorting or copying the window.
+   */
+  static long p99(long[] values, int n) {
+    int index = Math.min(n - 1, (int) Math.ceil(n * 0.99) - 1);
+    int k = n - index;
+    long[] top = new long[k]; // descending; top[k - 1] is the k-th largest seen so far
+    Arrays.fill(top, Long.MIN_VALUE);
+    for (int i = 0; i < n; i++) {
+      long v = values[i];
+      if (v > top[k - 1]) {
+        int j = k - 1;
+        while (j > 0 && top[j - 1] < v) {
+          top[j] = top[j - 1];
+          j--;
+        }
+        top[j] = v;
+      }
+    }
+    return top[k - 1];
   }
 
   /** The limit to use: the configured one, or the learned one when it is lower. */
