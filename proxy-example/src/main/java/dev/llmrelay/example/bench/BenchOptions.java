@@ -25,7 +25,8 @@ final class BenchOptions {
       "  --java PATH           JDK home or java binary for the proxy JVM (default: this JVM's)",
       "  --proxy-jvm 'FLAGS'   JVM flags of the proxy (default: none, i.e. the JVM's ergonomics)",
       "  --variant NAME='FLAGS [ENV=V]' a proxy JVM to compare; repeat for several (replaces --proxy-jvm);",
-      "                        words like POOL_MAX_IDLE_CONNECTIONS=64 are environment variables of that variant",
+      "                        words like POOL_MAX_IDLE_CONNECTIONS=64 are environment variables of that variant,",
+      "                        jdk=PATH runs that variant on another JDK (home or java binary) than --java",
       "  --proxy-env K=V       extra environment for the proxy (repeatable)",
       "  --upstream auto|nginx|inprocess   fast upstream for throughput (default auto: nginx if installed)",
       "  --no-nginx            skip the nginx target even if nginx is installed",
@@ -174,7 +175,7 @@ final class BenchOptions {
     return round != null ? round : Duration.ofSeconds(defaultSeconds);
   }
 
-  private static Path javaBinary(String value) {
+  static Path javaBinary(String value) {
     Path path = Path.of(value);
     if (Files.isDirectory(path)) {
       path = path.resolve("bin").resolve("java");

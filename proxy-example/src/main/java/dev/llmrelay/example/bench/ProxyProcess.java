@@ -28,9 +28,10 @@ final class ProxyProcess implements AutoCloseable {
   /**
    * A named way to run the proxy: JVM flags, plus environment variables for this variant only,
    * e.g. {@code serial=-XX:+UseSerialGC -Xmx128m POOL_MAX_IDLE_CONNECTIONS=64} (a word of the form
-   * {@code UPPER_CASE=value} is an environment variable, anything else a JVM flag).
+   * {@code UPPER_CASE=value} is an environment variable, {@code jdk=PATH} a JDK home or java binary
+   * for this variant instead of {@code --java}, anything else a JVM flag).
    */
-  record Variant(String name, List<String> jvmFlags, Map<String, String> env) {
+  record Variant(String name, List<String> jvmFlags, Map<String, String> env, Path jdk) {
     private static final Pattern ENV = Pattern.compile("[A-Z_][A-Z0-9_]*=.*");
 
     static Variant parse(String spec) {
@@ -39,15 +40,18 @@ final class ProxyProcess implements AutoCloseable {
       String flags = eq < 0 ? spec : spec.substring(eq + 1);
       List<String> list = new ArrayList<>();
       Map<String, String> env = new LinkedHashMap<>();
+      Path jdk = null;
       for (String flag : flags.trim().split("\\s+")) {
-        if (ENV.matcher(flag).matches()) {
+        if (flag.startsWith("jdk=")) {
+          jdk = BenchOptions.javaBinary(flag.substring(4));
+        } else if (ENV.matcher(flag).matches()) {
           int at = flag.indexOf('=');
           env.put(flag.substring(0, at), flag.substring(at + 1));
         } else if (!flag.isEmpty()) {
           list.add(flag);
         }
       }
-      return new Variant(name, List.copyOf(list), Map.copyOf(env));
+      return new Variant(name, List.copyOf(list), Map.copyOf(env), jdk);
     }
 
     String label() {
@@ -56,9 +60,23 @@ final class ProxyProcess implements AutoCloseable {
 
     String flagsText() {
       String text = jvmFlags.isEmpty() ? "(JVM defaults)" : String.join(" ", jvmFlags);
-      return env.isEmpty() ? text : text + " " + env;
+      text = env.isEmpty() ? text : text + " " + env;
+      return jdk == null ? text : text + " on " + jdk;
+    }
+
+    /** This variant's java binary: its own {@code jdk=} or the run's {@code --java}. */
+    Path javaOr(Path runJava) {
+      return jdk != null ? jdk : runJava;
     }
   }
+
+  /**
+   * What every proxy of the benchmark gets (a variant or {@code --proxy-env} may override it): no
+   * permit limit in the way of the load, an idle pool larger than any load's concurrency (README:
+   * a smaller one closes and reopens upstream connections), no heartbeat traffic.
+   */
+  static final Map<String, String> BENCH_ENV =
+      Map.of("MAX_CONCURRENT_REQUESTS", "10000", "POOL_MAX_IDLE_CONNECTIONS", "256", "HEALTH_INTERVAL_SECONDS", "0");
 
   private final Variant variant;
   private final Process process;
@@ -69,7 +87,7 @@ final class ProxyProcess implements AutoCloseable {
 
   ProxyProcess(Path java, Variant variant, Path dir, String upstreamBaseUrl, Map<String, String> extraEnv) {
     this.variant = variant;
-    this.java = java;
+    this.java = variant.javaOr(java);
     this.port = Children.freePort();
     Path home = dir.resolve("proxy-" + variant.name().replaceAll("[^A-Za-z0-9._-]", "_") + "-" + port);
     this.log = home.resolve("proxy.log");
@@ -79,7 +97,7 @@ final class ProxyProcess implements AutoCloseable {
       throw new UncheckedIOException(e);
     }
     List<String> command = new ArrayList<>();
-    command.add(java.toString());
+    command.add(this.java.toString());
     command.addAll(variant.jvmFlags());
     command.add("-cp");
     command.add(System.getProperty("java.class.path"));
@@ -100,8 +118,7 @@ final class ProxyProcess implements AutoCloseable {
     env.put("RELAY_HOST", Children.HOST);
     env.put("RELAY_PORT", Integer.toString(port));
     env.put("UPSTREAM_BASE_URL", upstreamBaseUrl);
-    env.put("MAX_CONCURRENT_REQUESTS", "10000");
-    env.put("HEALTH_INTERVAL_SECONDS", "0");
+    env.putAll(BENCH_ENV);
     env.put("SHUTDOWN_TIMEOUT_SECONDS", "1");
     env.putAll(extraEnv);
     env.putAll(variant.env());

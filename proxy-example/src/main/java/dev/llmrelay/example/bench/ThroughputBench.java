@@ -89,7 +89,7 @@ final class ThroughputBench {
     } else {
       ProxyProcess.Variant first = o.variants.get(0);
       run.progress("starting bare jetty+okhttp: %s", String.join(" ", first.jvmFlags()));
-      BareProcess bare = run.own(new BareProcess(o.java, first.jvmFlags(), run.dir, upstreamRoot));
+      BareProcess bare = run.own(new BareProcess(first.javaOr(o.java), first.jvmFlags(), run.dir, upstreamRoot));
       targets.add(new Target(BARE_NAME, Kind.BARE, bare.url(), bare::pids));
       setup.add("bare:     " + BARE_NAME + " (BarePassThrough: blocking servlet + one shared OkHttpClient, nothing"
           + " else) pid " + bare.pid() + ", JVM flags " + bare.flagsText() + " (those of " + first.label() + ")");
@@ -101,6 +101,7 @@ final class ThroughputBench {
       setup.add("proxy:    " + variant.label() + " pid " + proxy.pid() + ", JVM flags " + variant.flagsText()
           + (o.proxyEnv.isEmpty() ? "" : ", env " + o.proxyEnv));
     }
+    setup.add("proxy env: " + new java.util.TreeMap<>(ProxyProcess.BENCH_ENV) + " unless a variant says otherwise");
     Duration round = o.roundOr(10);
     int maxConnections = o.connections.stream().max(Integer::compare).orElse(64);
     setup.add("load:     wrk -t" + o.wrkThreads + " -c" + o.connections.stream().map(String::valueOf)
