@@ -270,7 +270,7 @@ public final class RelayConfig {
     return streamIdleTimeout;
   }
 
-  /** {@code CONNECT_TIMEOUT_SECONDS}: bounds TCP and TLS connect. */
+  /** {@code CONNECT_TIMEOUT_SECONDS}: bounds the TCP connect (a TLS handshake counts against the attempt timeout). */
   public Duration connectTimeout() {
     return connectTimeout;
   }

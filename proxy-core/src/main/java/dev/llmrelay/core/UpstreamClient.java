@@ -35,13 +35,13 @@ public interface UpstreamClient extends AutoCloseable {
   UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink);
 
   /**
-   * Like {@link #start}, but saves the hand-off to the client's executor where that is safe: when
-   * the calling thread is a virtual thread (Java 21+) and a permit is free at once, the exchange
-   * runs on the calling thread and this method returns after it ended. In every other case it
-   * behaves exactly like {@code start}: it returns at once, a request that finds no permit waits
-   * without a thread, and the attempts run on the client's executor. A platform thread never runs
-   * an exchange here: blocking a pooled container thread on the upstream is what the asynchronous
-   * design avoids.
+   * Like {@link #start}, but saves the hand-off to the client's executor where the client was
+   * built to ({@link Builder#runOnCallingVirtualThreads}): when the calling thread is a virtual
+   * thread (Java 21+) and a permit is free at once, the exchange runs on the calling thread and
+   * this method returns after it ended. In every other case it behaves exactly like {@code start}:
+   * it returns at once, a request that finds no permit waits without a thread, and the attempts run
+   * on the client's executor. A platform thread never runs an exchange here: blocking a pooled
+   * container thread on the upstream is what the asynchronous design avoids.
    *
    * <p>{@code onStarted} receives the handle before any permit is asked for or any upstream work
    * is done, on the calling thread, so that the caller can wire cancellation (a client that goes
@@ -100,6 +100,7 @@ public interface UpstreamClient extends AutoCloseable {
     private ExecutorService executor;
     private java.time.Clock clock = java.time.Clock.systemUTC();
     private final java.util.List<ExchangeListener> listeners = new java.util.ArrayList<>();
+    private boolean runOnCallingVirtualThreads;
 
     private Builder(RelayConfig config) {
       this.config = Objects.requireNonNull(config, "config");
@@ -133,9 +134,28 @@ public interface UpstreamClient extends AutoCloseable {
       return this;
     }
 
+    /**
+     * Lets {@link UpstreamClient#runOrStart} run an exchange on the calling thread when that is a
+     * virtual thread and a permit is free at once (default: off, so {@code runOrStart} is {@code
+     * start}). It saves a thread hand-off per request; the price is that, while the exchange runs,
+     * the caller's thread is busy with it: a servlet container cannot deliver an async error
+     * (an HTTP/2 stream reset before the response started) to the request until the exchange
+     * ends, and a container that caps its virtual threads counts the exchange against that cap.
+     * Turn it on where neither applies, as the launcher does (HTTP/1.1 connector, uncapped
+     * virtual threads; HTTP/1.1 reports no disconnect before the response starts anyway).
+     */
+    public Builder runOnCallingVirtualThreads(boolean enabled) {
+      this.runOnCallingVirtualThreads = enabled;
+      return this;
+    }
+
     /** Creates and starts the client (including the heartbeat, when configured). */
     public UpstreamClient build() {
-      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock);
+      RealUpstreamClient client = new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock);
+      if (runOnCallingVirtualThreads) {
+        client.runExchangesOn(dev.llmrelay.core.internal.Threads::isVirtual);
+      }
+      return client;
     }
   }
 }

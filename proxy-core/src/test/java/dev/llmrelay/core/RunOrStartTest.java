@@ -166,4 +166,80 @@ class RunOrStartTest {
       assertThat(Runtime.version().feature()).isLessThan(21);
     }
   }
+
+  @Test
+  void aClosedClientRendersRelayClosedBeforeTellingOnStarted() throws Exception {
+    RealUpstreamClient client = leaks.client(fast(server).build());
+    client.close();
+    List<String> order = new java.util.concurrent.CopyOnWriteArrayList<>();
+    RecordingSink sink = new RecordingSink() {
+      @Override
+      public void onFailure(RelayException error) {
+        order.add("failure " + error.code());
+        super.onFailure(error);
+      }
+    };
+
+    UpstreamExchange refused = client.runOrStart(chat("late"), sink, e -> order.add("started"));
+
+    assertThat(order).as("the error is rendered before onStarted can end the response")
+        .containsExactly("failure relay_closed", "started");
+    assertThat(refused.completion().toCompletableFuture().get(1, TimeUnit.SECONDS).status()).isEqualTo(503);
+    assertThat(server.getRequestCount()).isZero();
+  }
+
+  @Test
+  void cancelledInOnStartedWhileNoPermitIsFreeItNeverJoinsTheQueue() throws Exception {
+    CountDownLatch release = new CountDownLatch(1);
+    server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
+    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(30))
+        .streamIdleTimeout(Duration.ofSeconds(5)).build());
+    RecordingSink holder = new RecordingSink();
+    client.start(chat("holder"), holder);
+    await().until(() -> holder.status == 200);
+
+    UpstreamExchange gone = client.runOrStart(chat("gone"), new RecordingSink(), UpstreamExchange::cancel);
+
+    assertThat(gone.completion().toCompletableFuture().get(2, TimeUnit.SECONDS).outcome()).isEqualTo(Outcome.CLIENT_CANCELLED);
+    assertThat(client.gate().queued()).as("never queued for the permit").isZero();
+    release.countDown();
+  }
+
+  @Test
+  void anOnStartedThatThrowsLeavesNothingRegistered() {
+    server.enqueue(ok("{}"));
+    RealUpstreamClient client = leaks.client(fast(server).build());
+    client.runExchangesOn(t -> true);
+
+    org.assertj.core.api.Assertions.assertThatThrownBy(() -> client.runOrStart(chat("m"), new RecordingSink(), e -> {
+      throw new IllegalStateException("caller failed");
+    })).hasMessage("caller failed");
+
+    assertThat(client.activeExchanges()).isZero();
+    assertThat(server.getRequestCount()).isZero();
+  }
+
+  @Test
+  void withoutTheBuilderOptionEvenAVirtualThreadOnlyStartsTheExchange() throws Exception {
+    org.junit.jupiter.api.Assumptions.assumeTrue(Threads.virtualThreadsAvailable(), "needs virtual threads (Java 21+)");
+    for (boolean enabled : new boolean[] {false, true}) {
+      server.enqueue(ok("{}"));
+      RealUpstreamClient client = (RealUpstreamClient)
+          UpstreamClient.builder(fast(server).build()).runOnCallingVirtualThreads(enabled).build();
+      ExecutorService virtual = Threads.newPerTaskExecutor("caller-");
+      try {
+        ThreadRecordingSink sink = new ThreadRecordingSink();
+        AtomicReference<Thread> caller = new AtomicReference<>();
+        UpstreamExchange exchange = virtual.submit(() -> {
+          caller.set(Thread.currentThread());
+          return client.runOrStart(chat("m"), sink, e -> {});
+        }).get(10, TimeUnit.SECONDS);
+        exchange.completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+        assertThat(sink.responseThread == caller.get()).as("ran on the caller with the option %s", enabled).isEqualTo(enabled);
+      } finally {
+        virtual.shutdown();
+        client.close();
+      }
+    }
+  }
 }

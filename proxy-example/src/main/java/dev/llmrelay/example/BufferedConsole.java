@@ -17,7 +17,9 @@ import java.util.concurrent.locks.LockSupport;
  * of the proxy's CPU time and a point where request threads queue. Here lines collect in a 64 KiB
  * buffer that a daemon thread flushes every {@code interval} (and {@link #close()} at exit), so a
  * line reaches the terminal at most {@code interval} late, and a busy proxy writes many lines per
- * call. A JVM killed with {@code SIGKILL} loses at most the last {@code interval} of lines.
+ * call. A JVM that ends without running shutdown hooks ({@code SIGKILL}, a crash, {@code
+ * Runtime.halt}, {@code -XX:+ExitOnOutOfMemoryError}) loses at most the last {@code interval} of
+ * lines; the launcher documents this.
  *
  * <p>slf4j-simple looks {@code System.err} up on every line, so replacing it is enough; it also
  * flushes after every line, so the buffer ignores {@code flush()} and only the flusher (and {@link
@@ -32,9 +34,12 @@ final class BufferedConsole implements AutoCloseable {
   private volatile boolean closed;
 
   private BufferedConsole(OutputStream target, Duration interval) {
+    if (interval.isNegative() || interval.isZero()) {
+      throw new IllegalArgumentException("interval must be positive: " + interval);
+    }
     this.original = System.err;
     this.sink = new DeferredFlush(target);
-    this.buffered = new PrintStream(sink, false, Charset.defaultCharset());
+    this.buffered = new PrintStream(sink, false, stderrCharset());
     long nanos = interval.toNanos();
     this.flusher = new Thread(() -> {
       while (!closed) {
@@ -86,14 +91,32 @@ final class BufferedConsole implements AutoCloseable {
     }
   }
 
-  /** Flushes what is buffered and puts the original {@code System.err} back. */
+  /**
+   * Puts the original {@code System.err} back, then writes what is buffered (in that order, so a
+   * line logged meanwhile goes to one stream or the other, never into a buffer nobody flushes).
+   */
   @Override
   public void close() {
     closed = true;
-    LockSupport.unpark(flusher);
-    flush();
     if (System.err == buffered) {
       System.setErr(original);
     }
+    LockSupport.unpark(flusher);
+    flush();
+  }
+
+  /** The encoding {@code System.err} uses ({@code stderr.encoding} on 19+, else the default). */
+  private static Charset stderrCharset() {
+    for (String property : new String[] {"stderr.encoding", "sun.stderr.encoding"}) {
+      String name = System.getProperty(property);
+      if (name != null) {
+        try {
+          return Charset.forName(name);
+        } catch (IllegalArgumentException unknown) {
+          // try the next
+        }
+      }
+    }
+    return Charset.defaultCharset();
   }
 }

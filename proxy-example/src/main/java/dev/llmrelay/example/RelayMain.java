@@ -83,16 +83,21 @@ public final class RelayMain {
       System.exit(2);
       return;
     }
-    // From here on the request log writes a line per request: buffer them (BufferedConsole).
-    BufferedConsole console = BufferedConsole.install(Duration.ofMillis(100));
+    // From here on the request log writes a line per request: buffer them (BufferedConsole). The
+    // hook is registered first, so a SIGTERM at any point still closes the relay and flushes.
     RunningRelay running = relay;
+    java.util.concurrent.atomic.AtomicReference<BufferedConsole> console = new java.util.concurrent.atomic.AtomicReference<>();
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       try {
         running.close();
       } finally {
-        console.close();
+        BufferedConsole c = console.get();
+        if (c != null) {
+          c.close();
+        }
       }
     }, "llmrelay-shutdown"));
+    console.set(BufferedConsole.install(Duration.ofMillis(100)));
     relay.join();
   }
 
@@ -173,7 +178,12 @@ public final class RelayMain {
       throws Exception {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     bindJvmMetrics(registry);
-    UpstreamClient client = UpstreamClient.builder(config).listener(new MicrometerMetrics(registry)).build();
+    // HTTP/1.1 only and uncapped virtual threads: an exchange may run on the request's own
+    // virtual thread (UpstreamClient.Builder#runOnCallingVirtualThreads says when that is safe).
+    UpstreamClient client = UpstreamClient.builder(config)
+        .listener(new MicrometerMetrics(registry))
+        .runOnCallingVirtualThreads(true)
+        .build();
     QueuedThreadPool threads = new QueuedThreadPool(200, 8);
     threads.setName("llmrelay-http");
     if (Threads.virtualThreadsAvailable()) {

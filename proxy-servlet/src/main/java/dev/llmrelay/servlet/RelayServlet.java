@@ -57,10 +57,11 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safety: a servlet instance serves concurrent requests; its state is set once in the
  * constructor or {@link #init()} and not changed afterwards. A platform container thread reads the
  * (bounded) body, starts the exchange and returns; it never waits for a permit or the upstream.
- * When the container runs the servlet on a virtual thread (Jetty with a virtual-threads executor
- * on Java 21+, as the launcher sets it up) and a permit is free, the exchange runs on that thread
- * instead of being handed to the core's executor ({@link UpstreamClient#runOrStart}): one thread
- * switch less per request, and still no pooled thread held.
+ * When the client was built with {@code runOnCallingVirtualThreads(true)} (the launcher does),
+ * the container runs the servlet on a virtual thread (Jetty with a virtual-threads executor on
+ * Java 21+) and a permit is free, the exchange runs on that thread instead of being handed to the
+ * core's executor ({@link UpstreamClient#runOrStart}): one thread switch less per request. See
+ * that builder method for what it costs (async errors wait for the exchange to end).
  *
  * <p>Register it with {@code asyncSupported=true} (as {@link LlmRelayServlets#mount} does).
  */

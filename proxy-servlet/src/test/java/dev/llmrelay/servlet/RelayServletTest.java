@@ -35,6 +35,19 @@ class RelayServletTest extends RelayTestBase {
   }
 
   @Test
+  void aClosedClientAnswers503RelayClosedNotAnEmptySuccess() throws Exception {
+    startRelay(c -> c);
+    client.close(); // an embedder closed the client while the servlet still takes requests
+
+    try (Response response = post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}")) {
+      assertThat(response.code()).isEqualTo(503);
+      JsonNode error = json(response.body().string()).path("error");
+      assertThat(error.path("code").asText()).isEqualTo("relay_closed");
+    }
+    assertThat(upstream.getRequestCount()).isZero();
+  }
+
+  @Test
   void jsonCompletionPassesThroughByteIdenticalInBothDirections() throws Exception {
     startRelay(c -> c);
     // Given an upstream answer with unusual whitespace, escapes and non-ASCII text

@@ -89,6 +89,7 @@ final class RealExchange implements UpstreamExchange {
   /** The client is closing: stop, but still tell the client (503 relay_closed or an in-band error). */
   private volatile boolean aborting;
   private volatile Thread runner;
+  private final Object runnerLock = new Object();
   private volatile CompletableFuture<ConcurrencyGate.Permit> permitFuture;
   private volatile ConcurrencyGate.Permit permit;
   private volatile dev.failsafe.Call<AttemptResult> failsafeCall;
@@ -143,8 +144,16 @@ final class RealExchange implements UpstreamExchange {
    *     hand-off; this call returns when the exchange ended
    */
   void start(boolean mayRunHere) {
+    if (cancelled || aborting) {
+      // Cancelled (or the client closed) before it started: never join the permit queue.
+      onPermit(null, new CancellationException());
+      return;
+    }
     CompletableFuture<ConcurrencyGate.Permit> f = client.gate().acquire(clientRequest.requestId());
     permitFuture = f;
+    if (cancelled || aborting) {
+      f.cancel(false); // a stop() that ran before permitFuture was set could not do this
+    }
     if (mayRunHere && f.isDone() && !f.isCompletedExceptionally()) {
       onPermit(f.join(), null);
       return;
@@ -188,11 +197,15 @@ final class RealExchange implements UpstreamExchange {
     if (c != null) {
       c.cancel();
     }
-    Thread t = runner;
-    if (t != null && phase == Phase.BACKOFF) {
-      // Failsafe makes a backoff interruptible only after its retry listener ran; interrupting
-      // the sleeping thread ourselves closes that window.
-      t.interrupt();
+    synchronized (runnerLock) {
+      Thread t = runner;
+      if (t != null && phase == Phase.BACKOFF) {
+        // Failsafe makes a backoff interruptible only after its retry listener ran; interrupting
+        // the sleeping thread ourselves closes that window. Under the lock that run() takes to
+        // clear `runner`, so no interrupt reaches the thread after the exchange left it (it may
+        // be the caller's own thread, see start(boolean)).
+        t.interrupt();
+      }
     }
   }
 
@@ -236,6 +249,7 @@ final class RealExchange implements UpstreamExchange {
 
   private void run() {
     AttemptResult result = null;
+    boolean interruptedBefore = Thread.currentThread().isInterrupted();
     runner = Thread.currentThread();
     try {
       if (cancelled || aborting) {
@@ -270,8 +284,14 @@ final class RealExchange implements UpstreamExchange {
         }
       }
       releaseRetryBudget();
-      runner = null;
-      Thread.interrupted(); // a cancel may have interrupted a backoff; never leak it to the pool
+      synchronized (runnerLock) {
+        runner = null;
+      }
+      // A cancel may have interrupted a backoff: never leak that to the thread's owner (a pool,
+      // or the caller), but keep an interrupt the thread had before the exchange.
+      if (Thread.interrupted() && interruptedBefore) {
+        Thread.currentThread().interrupt();
+      }
       finish(outcome == null ? Outcome.CLIENT_CANCELLED : outcome, status);
     }
   }
@@ -609,14 +629,19 @@ final class RealExchange implements UpstreamExchange {
     try {
       upstreamResponse = call.execute();
     } catch (IOException | RuntimeException e) {
-      if (!deadline.disarm()) {
+      if (!deadline.disarm() && !cancelled && !aborting) {
         throw headerTimeout(n, timeout);
       }
       throw attemptFailed(n, classify(e, null));
     }
     if (!deadline.disarm()) {
-      // The timer fired just as the headers arrived and cancelled the call: a timeout.
+      // The timer fired just as the headers arrived: a timeout. Cancel before closing, or closing
+      // would first try to drain the body the timer's cancel is about to cut.
+      call.cancel();
       upstreamResponse.close();
+      if (cancelled || aborting) {
+        throw new CancellationException("cancelled");
+      }
       throw headerTimeout(n, timeout);
     }
     headersNanos = System.nanoTime() - attemptStartNanos;
@@ -739,7 +764,7 @@ final class RealExchange implements UpstreamExchange {
     if (e instanceof AttemptFailure af) {
       return af;
     }
-    if (e instanceof RuntimeException re && !(e instanceof FailsafeException)) {
+    if (e instanceof RuntimeException re) {
       return re;
     }
     String p = prefix == null ? "" : prefix;
@@ -1439,7 +1464,6 @@ final class RealExchange implements UpstreamExchange {
     return ms % 1000 == 0 ? (ms / 1000) + "s" : String.format(Locale.ROOT, "%.1fs", ms / 1000.0);
   }
 
-  /** Cancels the call when a stream's first data event is late; cancelled at the commit point. */
   /**
    * The per-attempt limit on the wait for response headers: cancels the call when it expires,
    * unless {@link #disarm()} came first. Exactly one of the two wins. (Failsafe's {@code Timeout}
@@ -1486,6 +1510,7 @@ final class RealExchange implements UpstreamExchange {
     }
   }
 
+  /** Cancels the call when a stream's first data event is late; cancelled at the commit point. */
   private static final class FirstEventDeadline {
     private final java.util.concurrent.ScheduledFuture<?> task;
     private volatile boolean fired;

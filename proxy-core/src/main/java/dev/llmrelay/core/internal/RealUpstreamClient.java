@@ -39,9 +39,11 @@ import org.slf4j.LoggerFactory;
  * retryOnConnectionFailure(false)} (OkHttp would silently replay a POST the upstream already
  * read), no redirects, and no call timeout (it would cut long streams). Time to headers is bounded
  * per attempt by a timer on this client's scheduler that cancels the call (it also bounds
- * connecting and writing the request); body silence by {@link IdleWatchdog}. Both cancel the call, which closes its socket and so ends
- * a blocked read or write at once; OkHttp's own read and write timeouts are off, because they cost
- * system calls and lock traffic on every request and would only duplicate these.
+ * connecting and writing the request); body silence by {@link IdleWatchdog}. Both cancel the
+ * call, which ends a blocked read or write at once (HTTP/1.1: the socket is closed; HTTP/2: the
+ * stream is reset and its waiting reader or writer woken). OkHttp's own read and write timeouts
+ * are off, because they cost system calls and lock traffic on every request and would only
+ * duplicate these.
  *
  * <p>Thread-safe.
  */
@@ -67,7 +69,7 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final RequestLog requestLog;
   private final List<ExchangeListener> listeners;
   private volatile boolean closed;
-  private volatile Predicate<Thread> runsHere = Threads::isVirtual;
+  private volatile Predicate<Thread> runsHere = thread -> false;
 
   /**
    * @param config configuration
@@ -161,17 +163,17 @@ public final class RealUpstreamClient implements UpstreamClient {
     Objects.requireNonNull(sink, "sink");
     if (closed) {
       UpstreamExchange refused = new ClosedExchange(clientRequest.requestId());
+      sink.onFailure(new RelayClosedException()); // before onStarted, which may end the response
       if (onStarted != null) {
         onStarted.accept(refused);
       }
-      sink.onFailure(new RelayClosedException());
       return refused;
     }
     RealExchange exchange = new RealExchange(this, clientRequest, sink);
-    active.add(exchange);
     if (onStarted != null) {
-      onStarted.accept(exchange);
+      onStarted.accept(exchange); // if it throws, nothing was registered or started
     }
+    active.add(exchange);
     if (closed) {
       exchange.abort(); // close() ran concurrently and may not have seen this exchange
     }
@@ -180,8 +182,9 @@ public final class RealUpstreamClient implements UpstreamClient {
   }
 
   /**
-   * Which calling threads {@link #runOrStart} may run an exchange on (default: virtual threads
-   * only). A test hook: tests on Java 17 have no virtual thread to call from.
+   * Which calling threads {@link #runOrStart} may run an exchange on (default: none; the builder's
+   * {@code runOnCallingVirtualThreads} sets virtual threads). Tests on Java 17, which has no
+   * virtual thread to call from, mark a thread of their own.
    */
   public void runExchangesOn(Predicate<Thread> callers) {
     this.runsHere = Objects.requireNonNull(callers, "callers");
@@ -259,6 +262,7 @@ public final class RealUpstreamClient implements UpstreamClient {
     for (RealExchange e : active) {
       e.abort(); // 503 relay_closed before the commit point, an in-band error after it
     }
+    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(2);
     if (ownsExecutor) {
       executor.shutdown();
       try {
@@ -269,6 +273,11 @@ public final class RealUpstreamClient implements UpstreamClient {
         Thread.currentThread().interrupt();
         executor.shutdownNow();
       }
+    }
+    // Exchanges running on their callers' threads (runOrStart) or an injected executor: aborted
+    // above, give them the same two seconds to log and count their end before the log closes.
+    while (!active.isEmpty() && System.nanoTime() < deadline && !Thread.currentThread().isInterrupted()) {
+      java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
     }
     scheduler.shutdownNow();
     okHttp.dispatcher().cancelAll();

@@ -26,7 +26,8 @@ import org.slf4j.LoggerFactory;
  * whatever the core passed, and {@code X-Request-Id} is always the relay's); {@link #onBody} writes
  * bytes unchanged to the output stream; {@link #flush} pushes them to the client (the core calls it
  * at SSE event boundaries); {@link #onFailure} renders the error through {@link ErrorResponses}.
- * Writes are blocking and run on the core's exchange thread, which is designed for it.
+ * Writes are blocking and run on the thread that runs the exchange (the core's exchange thread,
+ * or the request's own virtual thread under {@code runOrStart}), which is designed for it.
  *
  * <p>Client gone: the servlet API reports a vanished client only as an exception from a write or
  * flush. Any such exception (and an {@link IllegalStateException} from a response the container
