@@ -220,25 +220,35 @@ class RunOrStartTest {
   }
 
   @Test
-  void withoutTheBuilderOptionEvenAVirtualThreadOnlyStartsTheExchange() throws Exception {
-    org.junit.jupiter.api.Assumptions.assumeTrue(Threads.virtualThreadsAvailable(), "needs virtual threads (Java 21+)");
-    for (boolean enabled : new boolean[] {false, true}) {
-      server.enqueue(ok("{}"));
-      RealUpstreamClient client = (RealUpstreamClient)
-          UpstreamClient.builder(fast(server).build()).runOnCallingVirtualThreads(enabled).build();
-      ExecutorService virtual = Threads.newPerTaskExecutor("caller-");
-      try {
-        ThreadRecordingSink sink = new ThreadRecordingSink();
-        AtomicReference<Thread> caller = new AtomicReference<>();
-        UpstreamExchange exchange = virtual.submit(() -> {
-          caller.set(Thread.currentThread());
-          return client.runOrStart(chat("m"), sink, e -> {});
-        }).get(10, TimeUnit.SECONDS);
-        exchange.completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
-        assertThat(sink.responseThread == caller.get()).as("ran on the caller with the option %s", enabled).isEqualTo(enabled);
-      } finally {
-        virtual.shutdown();
-        client.close();
+  void theBuilderOptionRunsOnVirtualCallersOnlyAndIsOffByDefault() throws Exception {
+    // Virtual callers where the runtime has them (Java 21+); a platform caller everywhere, which
+    // must never run an exchange, with or without the option.
+    List<Boolean> virtualCallers = Threads.virtualThreadsAvailable() ? List.of(false, true) : List.of(false);
+    for (boolean virtualCaller : virtualCallers) {
+      for (boolean enabled : new boolean[] {false, true}) {
+        server.enqueue(ok("{}"));
+        RealUpstreamClient client = (RealUpstreamClient)
+            UpstreamClient.builder(fast(server).build()).runOnCallingVirtualThreads(enabled).build();
+        ExecutorService callers = virtualCaller
+            ? Threads.newPerTaskExecutor("caller-")
+            : Executors.newSingleThreadExecutor(r -> new Thread(r, "platform-caller"));
+        try {
+          ThreadRecordingSink sink = new ThreadRecordingSink();
+          AtomicReference<Thread> caller = new AtomicReference<>();
+          UpstreamExchange exchange = callers.submit(() -> {
+            caller.set(Thread.currentThread());
+            return client.runOrStart(chat("m"), sink, e -> {});
+          }).get(10, TimeUnit.SECONDS);
+          exchange.completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+          assertThat(sink.status).isEqualTo(200);
+          assertThat(sink.responseThread == caller.get())
+              .as("ran on the %s caller with the option %s", virtualCaller ? "virtual" : "platform", enabled)
+              .isEqualTo(enabled && virtualCaller);
+          await().until(() -> client.activeExchanges() == 0);
+        } finally {
+          callers.shutdown();
+          client.close();
+        }
       }
     }
   }
