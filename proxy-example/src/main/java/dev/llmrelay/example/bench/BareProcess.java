@@ -50,15 +50,7 @@ final class BareProcess implements AutoCloseable {
         .directory(home.toFile())
         .redirectErrorStream(true)
         .redirectOutput(log.toFile());
-    Map<String, String> env = builder.environment();
-    Map<String, String> keep = new java.util.LinkedHashMap<>();
-    for (String name : List.of("PATH", "HOME", "LANG", "TZ")) {
-      if (System.getenv(name) != null) {
-        keep.put(name, System.getenv(name));
-      }
-    }
-    env.clear();
-    env.putAll(keep);
+    Map<String, String> env = Children.cleanEnvironment(builder);
     process = Children.start(builder);
     try {
       Children.awaitHttpOk(url() + "/health", process, Duration.ofSeconds(60), log);

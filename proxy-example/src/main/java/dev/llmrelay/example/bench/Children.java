@@ -36,6 +36,24 @@ final class Children {
 
   private Children() {}
 
+  /**
+   * Empties the child's environment but for {@code PATH}, {@code HOME}, {@code LANG} and {@code
+   * TZ}, so that nothing of the caller's (an API key, a stray relay setting) reaches it; returns
+   * the environment to fill.
+   */
+  static java.util.Map<String, String> cleanEnvironment(ProcessBuilder builder) {
+    java.util.Map<String, String> env = builder.environment();
+    java.util.Map<String, String> keep = new java.util.LinkedHashMap<>();
+    for (String name : List.of("PATH", "HOME", "LANG", "TZ")) {
+      if (System.getenv(name) != null) {
+        keep.put(name, System.getenv(name));
+      }
+    }
+    env.clear();
+    env.putAll(keep);
+    return env;
+  }
+
   static Process start(ProcessBuilder builder) {
     try {
       Process process = builder.start();

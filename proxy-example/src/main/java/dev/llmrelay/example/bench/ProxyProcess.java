@@ -106,15 +106,7 @@ final class ProxyProcess implements AutoCloseable {
         .directory(home.toFile())
         .redirectErrorStream(true)
         .redirectOutput(log.toFile());
-    Map<String, String> env = builder.environment();
-    Map<String, String> keep = new LinkedHashMap<>();
-    for (String name : List.of("PATH", "HOME", "LANG", "TZ")) {
-      if (System.getenv(name) != null) {
-        keep.put(name, System.getenv(name));
-      }
-    }
-    env.clear();
-    env.putAll(keep);
+    Map<String, String> env = Children.cleanEnvironment(builder);
     env.put("RELAY_HOST", Children.HOST);
     env.put("RELAY_PORT", Integer.toString(port));
     env.put("UPSTREAM_BASE_URL", upstreamBaseUrl);
