@@ -19,7 +19,9 @@ import java.util.TreeMap;
  * @param headers the client's headers (name to values)
  * @param body the request body (empty for GET)
  * @param requestId the request id sent upstream as {@code X-Request-Id} and used in logs
- * @param model the requested model, if the caller parsed it (for logs), else null
+ * @param model the requested model, if the caller parsed it, else null; it drives model routing
+ *     ({@code MODEL_FALLBACKS}, {@code UPSTREAM_<n>_MODELS}) and the request log: a null model
+ *     goes to the primary upstream unchanged, with no fallback
  * @param streamRequested the request's {@code stream} flag (for logs); the response type decides
  *     streaming
  * @param models the request's {@code models} array (OpenRouter's "try these models in order"),
@@ -58,8 +60,14 @@ public record ClientRequest(
     this(endpoint, headers, body, requestId, model, streamRequested, List.of());
   }
 
-  /** A request with no headers, for tests and simple embedders. */
+  /**
+   * A request with no headers, for embedders: reads the body's top-level {@code model}, {@code
+   * models} and {@code stream} (which drive model routing, fallbacks and the request log), so the
+   * relay routes it exactly like the servlet's requests.
+   */
   public static ClientRequest of(Endpoint endpoint, byte[] body, String requestId) {
-    return new ClientRequest(endpoint, Map.of(), body, requestId, null, false);
+    dev.llmrelay.core.internal.JsonBodies.RequestFields fields =
+        dev.llmrelay.core.internal.JsonBodies.requestFields(body);
+    return new ClientRequest(endpoint, Map.of(), body, requestId, fields.model(), fields.stream(), fields.models());
   }
 }

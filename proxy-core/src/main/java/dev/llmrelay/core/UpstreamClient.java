@@ -45,7 +45,9 @@ public interface UpstreamClient extends AutoCloseable {
    *
    * <p>{@code onStarted} receives the handle before any permit is asked for or any upstream work
    * is done, on the calling thread, so that the caller can wire cancellation (a client that goes
-   * away) even while the exchange runs on its own thread.
+   * away) even while the exchange runs on its own thread; on a closed client, right after the sink
+   * got its {@code relay_closed} failure. (This default implementation, for other clients, calls
+   * {@code start} and then {@code onStarted}.)
    *
    * @param clientRequest the validated client request; its body was read completely
    * @param sink where the response goes

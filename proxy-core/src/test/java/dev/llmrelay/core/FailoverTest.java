@@ -282,6 +282,21 @@ class FailoverTest {
   }
 
   @Test
+  void aBreakerThatOpensDuringARequestsRetriesCountsItsAttempts() throws Exception {
+    ByModel upstream = new ByModel(m -> status(502, "{\"error\":{}}"));
+    primary.setDispatcher(upstream);
+    RealUpstreamClient client = client(fast(primary).maxAttempts(3).breakerFailures(2).breakerOpen(Duration.ofSeconds(30)).build());
+
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, request("a", List.of(), false), sink);
+
+    assertThat(primary.getRequestCount()).as("two attempts, then the breaker is open").isEqualTo(2);
+    assertThat(sink.failure).isInstanceOf(UpstreamCircuitOpenException.class);
+    assertThat(sink.failure.attempts()).as("X-Relay-Attempts of the error").isEqualTo(2);
+    assertThat(result.attempts()).isEqualTo(2);
+  }
+
+  @Test
   void rateLimitsAndBadRequestsNeverOpenABreaker() throws Exception {
     AtomicInteger n = new AtomicInteger();
     ByModel upstream = new ByModel(m -> n.getAndIncrement() % 2 == 0 ? status(429, "{\"error\":{}}") : status(400, "{\"error\":{}}"));

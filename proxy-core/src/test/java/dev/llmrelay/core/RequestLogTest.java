@@ -60,7 +60,7 @@ class RequestLogTest {
     assertThat(result.attemptSummary()).matches("1:timeout@\\d+ms,2:200@\\d+ms");
     assertThat(log.text())
         .as("the SLF4J line and debug mode agree on numbering and reasons")
-        .containsPattern("request log-1 POST /v1/chat/completions model=null stream=false status=200 outcome=success attempts=1:timeout@\\d+ms,2:200@\\d+ms")
+        .containsPattern("request log-1 POST /v1/chat/completions model=m stream=false status=200 outcome=success attempts=1:timeout@\\d+ms,2:200@\\d+ms")
         .contains("tokens=12/30")
         .contains("[log-1] timeout on attempt 1/3")
         .contains("[log-1] success on attempt 2/3");

@@ -7,10 +7,57 @@ import java.io.IOException;
 
 /**
  * One streaming pass over a JSON body that both validates it (exactly one well-formed value) and
- * picks the top-level {@code usage} block out of it, without building a tree. Stateless.
+ * picks the top-level {@code usage} block out of it, without building a tree; and the routing
+ * fields of a request body ({@link #requestFields}). Stateless.
  */
-final class JsonBodies {
+public final class JsonBodies {
   /** What one pass found. */
+  /** The routing fields of a request body: top-level {@code model}, {@code models}, {@code stream}. */
+  public record RequestFields(String model, java.util.List<String> models, boolean stream) {
+    static final RequestFields NONE = new RequestFields(null, java.util.List.of(), false);
+  }
+
+  /**
+   * Reads the top-level {@code model}, {@code models} (non-blank strings) and {@code stream} of a
+   * JSON object body with the streaming parser; a body that is not a JSON object gives none of
+   * them (the caller decides whether that is an error).
+   */
+  public static RequestFields requestFields(byte[] body) {
+    String model = null;
+    java.util.List<String> models = java.util.List.of();
+    boolean stream = false;
+    try (JsonParser p = Json.FACTORY.createParser(body)) {
+      if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
+        return RequestFields.NONE;
+      }
+      com.fasterxml.jackson.core.JsonToken token;
+      while ((token = p.nextToken()) == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+        String name = p.currentName();
+        com.fasterxml.jackson.core.JsonToken value = p.nextToken();
+        if ("model".equals(name) && value == com.fasterxml.jackson.core.JsonToken.VALUE_STRING) {
+          model = p.getText();
+        } else if ("models".equals(name) && value == com.fasterxml.jackson.core.JsonToken.START_ARRAY) {
+          java.util.List<String> list = new java.util.ArrayList<>();
+          while ((token = p.nextToken()) != com.fasterxml.jackson.core.JsonToken.END_ARRAY && token != null) {
+            if (token == com.fasterxml.jackson.core.JsonToken.VALUE_STRING && !p.getText().isBlank()) {
+              list.add(p.getText());
+            } else {
+              p.skipChildren();
+            }
+          }
+          models = list;
+        } else if ("stream".equals(name) && value != null && value.isBoolean()) {
+          stream = value == com.fasterxml.jackson.core.JsonToken.VALUE_TRUE;
+        } else {
+          p.skipChildren();
+        }
+      }
+    } catch (IOException e) {
+      return new RequestFields(model, models, stream); // what was read before the syntax error
+    }
+    return new RequestFields(model, models, stream);
+  }
+
   record Inspection(boolean valid, TokenUsage usage) {}
 
   static final Inspection INVALID = new Inspection(false, null);

@@ -524,7 +524,8 @@ final class RealExchange implements UpstreamExchange {
       }
       open.append(r.name());
     }
-    throw new dev.llmrelay.core.UpstreamCircuitOpenException(open.toString(), soonest == null ? Duration.ofSeconds(1) : soonest);
+    throw new dev.llmrelay.core.UpstreamCircuitOpenException(
+        open.toString(), soonest == null ? Duration.ofSeconds(1) : soonest, attempts); // attempts made so far
   }
 
   private static final byte[] CONTEXT_LENGTH = "context_length_exceeded".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
