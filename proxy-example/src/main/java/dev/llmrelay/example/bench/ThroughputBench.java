@@ -92,7 +92,8 @@ final class ThroughputBench {
       BareProcess bare = run.own(new BareProcess(first.javaOr(o.java), first.jvmFlags(), run.dir, upstreamRoot));
       targets.add(new Target(BARE_NAME, Kind.BARE, bare.url(), bare::pids));
       setup.add("bare:     " + BARE_NAME + " (BarePassThrough: blocking servlet + one shared OkHttpClient, nothing"
-          + " else) pid " + bare.pid() + ", JVM flags " + bare.flagsText() + " (those of " + first.label() + ")");
+          + " else) pid " + bare.pid() + ", JVM flags " + bare.flagsText() + " on " + first.javaOr(o.java)
+          + " (those of " + first.label() + ")");
     }
     for (ProxyProcess.Variant variant : o.variants) {
       run.progress("starting proxy %s: %s", variant.label(), variant.flagsText());
