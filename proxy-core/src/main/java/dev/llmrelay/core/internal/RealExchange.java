@@ -624,7 +624,7 @@ final class RealExchange implements UpstreamExchange {
       throw new CancellationException();
     }
     // The attempt's time-to-headers limit: a timer on the client's scheduler that cancels the
-    // call (closing its socket, which ends a blocked connect, write or read at once).
+    // call, which ends a blocked connect, TLS handshake, request write or header read at once.
     HeaderDeadline deadline = new HeaderDeadline(call, timeout, client.scheduler());
     Response upstreamResponse;
     try {
