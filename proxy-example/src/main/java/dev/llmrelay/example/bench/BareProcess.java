@@ -7,7 +7,6 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 
 /**
  * The {@link BarePassThrough} in a JVM of its own, started like {@link ProxyProcess}: {@code java
@@ -50,14 +49,8 @@ final class BareProcess implements AutoCloseable {
         .directory(home.toFile())
         .redirectErrorStream(true)
         .redirectOutput(log.toFile());
-    Map<String, String> env = Children.cleanEnvironment(builder);
-    process = Children.start(builder);
-    try {
-      Children.awaitHttpOk(url() + "/health", process, Duration.ofSeconds(60), log);
-    } catch (RuntimeException e) {
-      close();
-      throw e;
-    }
+    Children.cleanEnvironment(builder);
+    process = Children.startServing(builder, url() + "/health", log);
   }
 
   String url() {

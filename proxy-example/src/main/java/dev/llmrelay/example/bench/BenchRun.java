@@ -62,6 +62,29 @@ final class BenchRun implements AutoCloseable {
     return resource;
   }
 
+  /**
+   * Adds the nginx hop (when nginx is installed) and one proxy JVM per variant in front of the
+   * upstream at {@code upstreamPort}, as targets, with their setup lines.
+   *
+   * @param buffering nginx's {@code proxy_buffering} (off for streams)
+   */
+  void addNginxAndProxies(List<Target> targets, List<String> setup, int upstreamPort, boolean buffering) {
+    String upstreamRoot = "http://" + Children.HOST + ":" + upstreamPort;
+    if (nginx != null) {
+      NginxServer proxy = own(NginxServer.proxy(nginx, dir, upstreamPort, buffering, options.nginxWorkers));
+      targets.add(new Target("nginx", Kind.NGINX, proxy.url(), proxy::pids));
+      setup.add("nginx:    " + proxy.description());
+    } else {
+      setup.add("nginx:    SKIPPED, nginx is not installed");
+    }
+    for (ProxyProcess.Variant variant : options.variants) {
+      progress("starting proxy %s: %s", variant.label(), variant.flagsText());
+      ProxyProcess proxy = own(new ProxyProcess(options.java, variant, dir, upstreamRoot + "/v1", options.proxyEnv));
+      targets.add(new Target(variant.label(), Kind.LLMRELAY, proxy.url(), proxy::pids, proxy));
+      setup.add("proxy:    " + variant.label() + " pid " + proxy.pid() + ", JVM flags " + variant.flagsText());
+    }
+  }
+
   /** Something failed during the run: keep the temp dir (configs, proxy and nginx logs) to look at. */
   void keepForDiagnosis() {
     failuresSeen = true;

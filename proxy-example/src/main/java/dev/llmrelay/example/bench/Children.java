@@ -54,6 +54,21 @@ final class Children {
     return env;
   }
 
+  /**
+   * Starts a server child and waits (at most 60 s) until {@code healthUrl} answers 200; stops it
+   * again if it does not.
+   */
+  static Process startServing(ProcessBuilder builder, String healthUrl, Path log) {
+    Process process = start(builder);
+    try {
+      awaitHttpOk(healthUrl, process, Duration.ofSeconds(60), log);
+    } catch (RuntimeException e) {
+      stop(process, Duration.ofSeconds(10));
+      throw e;
+    }
+    return process;
+  }
+
   static Process start(ProcessBuilder builder) {
     try {
       Process process = builder.start();

@@ -42,19 +42,7 @@ final class LatencyBench {
     List<String> setup = new ArrayList<>();
     setup.add("upstream: " + upstream.description() + " at " + upstreamRoot
         + " (used for all targets: nginx cannot sleep without extra modules)");
-    if (run.nginx != null) {
-      NginxServer proxy = run.own(NginxServer.proxy(run.nginx, run.dir, upstream.port(), true, o.nginxWorkers));
-      targets.add(new Target("nginx", Kind.NGINX, proxy.url(), proxy::pids));
-      setup.add("nginx:    " + proxy.description());
-    } else {
-      setup.add("nginx:    SKIPPED, nginx is not installed");
-    }
-    for (ProxyProcess.Variant variant : o.variants) {
-      run.progress("starting proxy %s: %s", variant.label(), variant.flagsText());
-      ProxyProcess proxy = run.own(new ProxyProcess(o.java, variant, run.dir, upstreamRoot + "/v1", o.proxyEnv));
-      targets.add(new Target(variant.label(), Kind.LLMRELAY, proxy.url(), proxy::pids, proxy));
-      setup.add("proxy:    " + variant.label() + " pid " + proxy.pid() + ", JVM flags " + variant.flagsText());
-    }
+    run.addNginxAndProxies(targets, setup, upstream.port(), true);
     Duration round = o.roundOr(20);
     setup.add("load:     open loop (java.net.http, HTTP/1.1 keep-alive) at " + Table.fmt(o.rate, 0)
         + " req/s, latency from the scheduled send time; warm-up " + o.warmup.toSeconds()

@@ -114,13 +114,7 @@ final class ProxyProcess implements AutoCloseable {
     env.put("SHUTDOWN_TIMEOUT_SECONDS", "1");
     env.putAll(extraEnv);
     env.putAll(variant.env());
-    process = Children.start(builder);
-    try {
-      Children.awaitHttpOk(url() + "/health", process, Duration.ofSeconds(60), log);
-    } catch (RuntimeException e) {
-      close();
-      throw e;
-    }
+    process = Children.startServing(builder, url() + "/health", log);
   }
 
   Variant variant() {

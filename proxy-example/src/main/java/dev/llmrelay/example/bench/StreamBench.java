@@ -92,19 +92,7 @@ final class StreamBench {
     targets.add(new Target("direct", Kind.DIRECT, upstreamRoot, List::of));
     List<String> setup = new ArrayList<>();
     setup.add("upstream: " + upstream.description() + " at " + upstreamRoot);
-    if (run.nginx != null) {
-      NginxServer proxy = run.own(NginxServer.proxy(run.nginx, run.dir, upstream.port(), false, o.nginxWorkers));
-      targets.add(new Target("nginx", Kind.NGINX, proxy.url(), proxy::pids));
-      setup.add("nginx:    " + proxy.description());
-    } else {
-      setup.add("nginx:    SKIPPED, nginx is not installed");
-    }
-    for (ProxyProcess.Variant variant : o.variants) {
-      run.progress("starting proxy %s: %s", variant.label(), variant.flagsText());
-      ProxyProcess proxy = run.own(new ProxyProcess(o.java, variant, run.dir, upstreamRoot + "/v1", o.proxyEnv));
-      targets.add(new Target(variant.label(), Kind.LLMRELAY, proxy.url(), proxy::pids, proxy));
-      setup.add("proxy:    " + variant.label() + " pid " + proxy.pid() + ", JVM flags " + variant.flagsText());
-    }
+    run.addNginxAndProxies(targets, setup, upstream.port(), false);
     Duration round = o.roundOr(20);
     int perRound = (int) Math.max(1, o.streamRate * round.toSeconds());
     Duration streamLength = gap.multipliedBy(o.events);
