@@ -19,41 +19,55 @@ public final class JsonBodies {
 
   /**
    * Reads the top-level {@code model}, {@code models} (non-blank strings) and {@code stream} of a
-   * JSON object body with the streaming parser; a body that is not a JSON object gives none of
-   * them (the caller decides whether that is an error).
+   * JSON object body with the streaming parser; a body that is not one well-formed JSON object
+   * gives none of them (the caller decides whether that is an error).
    */
   public static RequestFields requestFields(byte[] body) {
-    String model = null;
-    java.util.List<String> models = java.util.List.of();
-    boolean stream = false;
     try (JsonParser p = Json.FACTORY.createParser(body)) {
       if (p.nextToken() != com.fasterxml.jackson.core.JsonToken.START_OBJECT) {
         return RequestFields.NONE;
       }
-      com.fasterxml.jackson.core.JsonToken token;
-      while ((token = p.nextToken()) == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
-        String name = p.currentName();
-        com.fasterxml.jackson.core.JsonToken value = p.nextToken();
-        if ("model".equals(name) && value == com.fasterxml.jackson.core.JsonToken.VALUE_STRING) {
-          model = p.getText();
-        } else if ("models".equals(name) && value == com.fasterxml.jackson.core.JsonToken.START_ARRAY) {
-          java.util.List<String> list = new java.util.ArrayList<>();
-          while ((token = p.nextToken()) != com.fasterxml.jackson.core.JsonToken.END_ARRAY && token != null) {
-            if (token == com.fasterxml.jackson.core.JsonToken.VALUE_STRING && !p.getText().isBlank()) {
-              list.add(p.getText());
-            } else {
-              p.skipChildren();
-            }
-          }
-          models = list;
-        } else if ("stream".equals(name) && value != null && value.isBoolean()) {
-          stream = value == com.fasterxml.jackson.core.JsonToken.VALUE_TRUE;
-        } else {
-          p.skipChildren();
-        }
-      }
+      return readRequestFields(p);
     } catch (IOException e) {
-      return new RequestFields(model, models, stream); // what was read before the syntax error
+      return RequestFields.NONE;
+    }
+  }
+
+  /**
+   * Reads the routing fields of the object whose {@code START_OBJECT} {@code p} has just returned,
+   * skipping every other member, up to and including its {@code END_OBJECT}. Shared with the
+   * servlet's validating reader, which brings its own parser limits and error messages.
+   *
+   * @throws IOException when the object is not well-formed
+   */
+  public static RequestFields readRequestFields(JsonParser p) throws IOException {
+    String model = null;
+    java.util.List<String> models = java.util.List.of();
+    boolean stream = false;
+    com.fasterxml.jackson.core.JsonToken token;
+    while ((token = p.nextToken()) == com.fasterxml.jackson.core.JsonToken.FIELD_NAME) {
+      String name = p.currentName();
+      com.fasterxml.jackson.core.JsonToken value = p.nextToken();
+      if ("model".equals(name) && value == com.fasterxml.jackson.core.JsonToken.VALUE_STRING) {
+        model = p.getText(); // exact: the relay routes on it; logs clean it themselves
+      } else if ("models".equals(name) && value == com.fasterxml.jackson.core.JsonToken.START_ARRAY) {
+        java.util.List<String> list = new java.util.ArrayList<>();
+        while ((token = p.nextToken()) != com.fasterxml.jackson.core.JsonToken.END_ARRAY && token != null) {
+          if (token == com.fasterxml.jackson.core.JsonToken.VALUE_STRING && !p.getText().isBlank()) {
+            list.add(p.getText());
+          } else {
+            p.skipChildren();
+          }
+        }
+        models = list;
+      } else if ("stream".equals(name) && value != null && value.isBoolean()) {
+        stream = value == com.fasterxml.jackson.core.JsonToken.VALUE_TRUE;
+      } else {
+        p.skipChildren();
+      }
+    }
+    if (token != com.fasterxml.jackson.core.JsonToken.END_OBJECT) {
+      throw new com.fasterxml.jackson.core.JsonParseException(p, "the object is not complete");
     }
     return new RequestFields(model, models, stream);
   }

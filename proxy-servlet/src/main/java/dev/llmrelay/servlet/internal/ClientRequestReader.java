@@ -8,6 +8,7 @@ import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
 import dev.llmrelay.core.InvalidJsonException;
 import dev.llmrelay.core.RequestTooLargeException;
+import dev.llmrelay.core.internal.JsonBodies;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Arrays;
@@ -87,9 +88,7 @@ public final class ClientRequestReader {
   }
 
   ClientBody parse(byte[] body) {
-    String model = null;
-    boolean stream = false;
-    java.util.List<String> models = java.util.List.of();
+    JsonBodies.RequestFields fields;
     try (JsonParser parser = json.createParser(body)) {
       JsonToken token = parser.nextToken();
       if (token == null) {
@@ -98,27 +97,7 @@ public final class ClientRequestReader {
       if (token != JsonToken.START_OBJECT) {
         throw new InvalidJsonException("found " + describe(token) + " instead");
       }
-      while ((token = parser.nextToken()) == JsonToken.FIELD_NAME) {
-        String name = parser.currentName();
-        JsonToken value = parser.nextToken();
-        if ("model".equals(name) && value == JsonToken.VALUE_STRING) {
-          model = parser.getText(); // exact: the relay routes on it; logs clean it themselves
-        } else if ("models".equals(name) && value == JsonToken.START_ARRAY) {
-          java.util.List<String> list = new java.util.ArrayList<>();
-          while ((token = parser.nextToken()) != JsonToken.END_ARRAY) {
-            if (token == JsonToken.VALUE_STRING && !parser.getText().isBlank()) {
-              list.add(parser.getText());
-            } else {
-              parser.skipChildren();
-            }
-          }
-          models = list;
-        } else if ("stream".equals(name) && value.isBoolean()) {
-          stream = value == JsonToken.VALUE_TRUE;
-        } else {
-          parser.skipChildren();
-        }
-      }
+      fields = JsonBodies.readRequestFields(parser);
       if (parser.nextToken() != null) {
         throw new InvalidJsonException("there is more content after the JSON object");
       }
@@ -127,8 +106,9 @@ public final class ClientRequestReader {
     } catch (IOException e) {
       throw new InvalidJsonException("it is not valid JSON" + where(e));
     }
-    return new ClientBody(body, model, stream, models);
+    return new ClientBody(body, fields.model(), fields.stream(), fields.models());
   }
+
 
   private static String where(IOException e) {
     if (e instanceof com.fasterxml.jackson.core.JsonProcessingException jpe) {
