@@ -39,13 +39,23 @@ public record AttemptRecord(int number, String result, Duration duration, String
     this(number, result, duration, null, null);
   }
 
+  /** The route as {@code model@upstream} (or the upstream alone), or null on the single route. */
+  public String route() {
+    return upstream == null ? null : model == null ? upstream : model + "@" + upstream;
+  }
+
   /** {@code 2:200@812ms}, with {@code (model@upstream)} appended when a route was chosen. */
   @Override
   public String toString() {
-    String base = number + ":" + result + "@" + duration.toMillis() + "ms";
-    if (upstream == null) {
-      return base;
+    StringBuilder s = new StringBuilder(32);
+    appendTo(s);
+    return s.toString();
+  }
+
+  void appendTo(StringBuilder s) {
+    s.append(number).append(':').append(result).append('@').append(duration.toMillis()).append("ms");
+    if (upstream != null) {
+      s.append('(').append(route()).append(')');
     }
-    return base + "(" + (model == null ? "" : model + "@") + upstream + ")";
   }
 }

@@ -19,5 +19,10 @@ public enum Outcome {
   /** The client went away or the caller cancelled the exchange. */
   CLIENT_CANCELLED,
   /** A stream broke after the commit point; the client got an in-band error event. */
-  MIDSTREAM_FAILURE
+  MIDSTREAM_FAILURE,
+  /**
+   * A defect in the relay (or in the embedder's sink): an exception nobody expected. The client got
+   * 500 {@code internal_error} when nothing had been sent yet; the log has the stack trace.
+   */
+  INTERNAL_ERROR
 }

@@ -76,6 +76,10 @@ public final class RelayConfig {
   public static final Duration DEFAULT_BREAKER_OPEN = Duration.ofSeconds(30);
   /** Default {@code MAX_CONTINUATION_CHARS}. */
   public static final int DEFAULT_MAX_CONTINUATION_CHARS = 200_000;
+  /** Default {@code RETRY_BUDGET_PERCENT}: retries in flight may be this share of requests in flight. */
+  public static final int DEFAULT_RETRY_BUDGET_PERCENT = 20;
+  /** Default {@code RETRY_BUDGET_MIN_RETRIES}: retries in flight the budget always allows. */
+  public static final int DEFAULT_RETRY_BUDGET_MIN_RETRIES = 10;
   /** Default interval of the "still waiting for a permit" log line. */
   public static final Duration DEFAULT_WAIT_LOG_INTERVAL = Duration.ofSeconds(5);
 
@@ -120,6 +124,9 @@ public final class RelayConfig {
   private final boolean adaptiveTimeouts;
   private final boolean streamContinuation;
   private final int maxContinuationChars;
+  private final boolean primaryStreamContinuation;
+  private final int retryBudgetPercent;
+  private final int retryBudgetMinRetries;
 
   private RelayConfig(Builder b) {
     this.upstreamBaseUrl = b.upstreamBaseUrl;
@@ -165,6 +172,9 @@ public final class RelayConfig {
     this.adaptiveTimeouts = b.adaptiveTimeouts;
     this.streamContinuation = b.streamContinuation;
     this.maxContinuationChars = b.maxContinuationChars;
+    this.primaryStreamContinuation = b.primaryStreamContinuation;
+    this.retryBudgetPercent = b.retryBudgetPercent;
+    this.retryBudgetMinRetries = b.retryBudgetMinRetries;
   }
 
   /** A builder holding every default. */
@@ -370,7 +380,7 @@ public final class RelayConfig {
    */
   public List<UpstreamConfig> upstreams() {
     List<UpstreamConfig> all = new java.util.ArrayList<>(extraUpstreams.size() + 1);
-    all.add(new UpstreamConfig("primary", upstreamBaseUrl, upstreamApiKey, primaryWeight, primaryModels));
+    all.add(new UpstreamConfig("primary", upstreamBaseUrl, upstreamApiKey, primaryWeight, primaryModels, primaryStreamContinuation));
     all.addAll(extraUpstreams);
     return List.copyOf(all);
   }
@@ -433,11 +443,29 @@ public final class RelayConfig {
     return maxContinuationChars;
   }
 
+  /**
+   * {@code RETRY_BUDGET_PERCENT} (default 20): retries in flight at the upstream may be at most
+   * this share of the requests in flight, or {@link #retryBudgetMinRetries()}, whichever is more. A
+   * retry refused by the budget returns the last failure at once, without {@code x-should-retry:
+   * false} (the client may retry), and is logged and counted as {@code retry_budget}.
+   */
+  public int retryBudgetPercent() {
+    return retryBudgetPercent;
+  }
+
+  /**
+   * {@code RETRY_BUDGET_MIN_RETRIES} (default 10): retries in flight the budget always allows, so
+   * that a quiet proxy's retries are never refused. Retries sleeping out a backoff do not count.
+   */
+  public int retryBudgetMinRetries() {
+    return retryBudgetMinRetries;
+  }
+
   /** A description with every setting; keys are masked. */
   @Override
   public String toString() {
     return "RelayConfig{upstream="
-        + upstreamBaseUrl
+        + redactUrl(upstreamBaseUrl.toString())
         + ", upstreamKey="
         + mask(upstreamApiKey)
         + ", listen="
@@ -512,6 +540,35 @@ public final class RelayConfig {
     return (d.toMillis() % 1000 == 0 ? String.valueOf(d.toSeconds()) : String.valueOf(d.toMillis() / 1000.0)) + "s";
   }
 
+  /**
+   * A URL fit for a log line: user-info (credentials) shown as {@code ***}, and the query and
+   * fragment (which may carry a key) as {@code ?***} / {@code #***}. Works on text that is not a
+   * valid URL too.
+   */
+  public static String redactUrl(String url) {
+    if (url == null) {
+      return "none";
+    }
+    String s = url;
+    int scheme = s.indexOf("://");
+    int authorityStart = scheme < 0 ? 0 : scheme + 3;
+    int authorityEnd = authorityStart;
+    while (authorityEnd < s.length() && "/?#".indexOf(s.charAt(authorityEnd)) < 0) {
+      authorityEnd++;
+    }
+    int at = s.lastIndexOf('@', authorityEnd - 1);
+    if (at >= authorityStart) {
+      s = s.substring(0, authorityStart) + "***" + s.substring(at);
+    }
+    int q = s.indexOf('?');
+    int h = s.indexOf('#');
+    int cut = q < 0 ? h : h < 0 ? q : Math.min(q, h);
+    if (cut >= 0) {
+      s = s.substring(0, cut) + s.charAt(cut) + "***";
+    }
+    return s;
+  }
+
   /** Masks a secret for display: never more than its last four characters. */
   static String mask(String secret) {
     if (secret == null) {
@@ -570,6 +627,9 @@ public final class RelayConfig {
     private boolean adaptiveTimeouts = true;
     private boolean streamContinuation = true;
     private int maxContinuationChars = DEFAULT_MAX_CONTINUATION_CHARS;
+    private boolean primaryStreamContinuation = true;
+    private int retryBudgetPercent = DEFAULT_RETRY_BUDGET_PERCENT;
+    private int retryBudgetMinRetries = DEFAULT_RETRY_BUDGET_MIN_RETRIES;
 
     private Builder() {}
 
@@ -615,6 +675,9 @@ public final class RelayConfig {
       adaptiveTimeouts = c.adaptiveTimeouts;
       streamContinuation = c.streamContinuation;
       maxContinuationChars = c.maxContinuationChars;
+      primaryStreamContinuation = c.primaryStreamContinuation;
+      retryBudgetPercent = c.retryBudgetPercent;
+      retryBudgetMinRetries = c.retryBudgetMinRetries;
     }
 
     /** {@code UPSTREAM_BASE_URL}: an absolute http(s) URL without query or fragment. */
@@ -623,7 +686,7 @@ public final class RelayConfig {
       try {
         uri = URI.create(Objects.requireNonNull(url, "UPSTREAM_BASE_URL").trim());
       } catch (IllegalArgumentException e) {
-        throw invalid("UPSTREAM_BASE_URL", url, "not a URL");
+        throw invalid("UPSTREAM_BASE_URL", redactUrl(url), "not a URL");
       }
       String scheme = uri.getScheme();
       if (scheme == null
@@ -631,7 +694,7 @@ public final class RelayConfig {
           || uri.getHost() == null
           || uri.getRawQuery() != null
           || uri.getRawFragment() != null) {
-        throw invalid("UPSTREAM_BASE_URL", url, "must be an absolute http(s) URL without query");
+        throw invalid("UPSTREAM_BASE_URL", redactUrl(url), "must be an absolute http(s) URL without query");
       }
       String s = uri.toString();
       this.upstreamBaseUrl = URI.create(s.endsWith("/") ? s.substring(0, s.length() - 1) : s);
@@ -901,6 +964,31 @@ public final class RelayConfig {
     /** {@code MAX_CONTINUATION_CHARS}: zero or more. */
     public Builder maxContinuationChars(int chars) {
       this.maxContinuationChars = atLeast("MAX_CONTINUATION_CHARS", chars, 0);
+      return this;
+    }
+
+    /**
+     * {@code UPSTREAM_STREAM_CONTINUATION} (default true): whether the primary upstream may be
+     * asked to continue a broken stream (turn it off for an upstream that does not honour an
+     * assistant prefill). {@code UPSTREAM_<n>_STREAM_CONTINUATION} does the same for the others.
+     */
+    public Builder primaryStreamContinuation(boolean on) {
+      this.primaryStreamContinuation = on;
+      return this;
+    }
+
+    /** {@code RETRY_BUDGET_PERCENT}: 0..100. */
+    public Builder retryBudgetPercent(int percent) {
+      if (percent < 0 || percent > 100) {
+        throw invalid("RETRY_BUDGET_PERCENT", percent, "must be 0..100");
+      }
+      this.retryBudgetPercent = percent;
+      return this;
+    }
+
+    /** {@code RETRY_BUDGET_MIN_RETRIES}: zero or more. */
+    public Builder retryBudgetMinRetries(int retries) {
+      this.retryBudgetMinRetries = atLeast("RETRY_BUDGET_MIN_RETRIES", retries, 0);
       return this;
     }
 

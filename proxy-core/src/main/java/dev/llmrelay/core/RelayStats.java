@@ -23,6 +23,9 @@ package dev.llmrelay.core;
  * @param permitsAvailable free permits now
  * @param requestLogDropped JSON request-log records dropped because the writer fell behind
  * @param retriesDenied failures returned instead of retried because the retry budget was spent
+ * @param internalErrors requests that ended in a defect of the relay (500 {@code internal_error})
+ * @param upstreamConnections upstream connections open now (pooled idle ones included)
+ * @param idleUpstreamConnections upstream connections open and idle in the pool now
  */
 public record RelayStats(
     long requests,
@@ -42,4 +45,7 @@ public record RelayStats(
     int queued,
     int permitsAvailable,
     long requestLogDropped,
-    long retriesDenied) {}
+    long retriesDenied,
+    long internalErrors,
+    int upstreamConnections,
+    int idleUpstreamConnections) {}

@@ -25,40 +25,27 @@ public interface UpstreamClient extends AutoCloseable {
   }
 
   /**
-   * Starts an exchange: waits (without holding a thread) for a permit, then runs the attempts on
-   * the client's executor and delivers the response to {@code sink}. Returns at once.
+   * A new exchange for {@code clientRequest}, delivering to {@code sink}; nothing happens until
+   * it is started ({@link UpstreamExchange#start()}, or {@link UpstreamExchange#execute()} on the
+   * calling thread). On a closed client the exchange, once started, answers the sink 503 {@code
+   * relay_closed} at once.
    *
    * @param clientRequest the validated client request; its body was read completely
    * @param sink where the response goes
-   * @return a handle to cancel the exchange or observe its end
+   * @return the exchange, not started
    */
-  UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink);
+  UpstreamExchange newExchange(ClientRequest clientRequest, ResponseSink sink);
 
   /**
-   * Like {@link #start}, but saves the hand-off to the client's executor where the client was
-   * built to ({@link Builder#runOnCallingVirtualThreads}): when the calling thread is a virtual
-   * thread (Java 21+) and a permit is free at once, the exchange runs on the calling thread and
-   * this method returns after it ended. In every other case it behaves exactly like {@code start}:
-   * it returns at once, a request that finds no permit waits without a thread, and the attempts run
-   * on the client's executor. A platform thread never runs an exchange here: blocking a pooled
-   * container thread on the upstream is what the asynchronous design avoids.
-   *
-   * <p>{@code onStarted} receives the handle before any permit is asked for or any upstream work
-   * is done, on the calling thread, so that the caller can wire cancellation (a client that goes
-   * away) even while the exchange runs on its own thread; on a closed client, right after the sink
-   * got its {@code relay_closed} failure. (This default implementation, for other clients, calls
-   * {@code start} and then {@code onStarted}.)
+   * Shorthand for {@code newExchange(clientRequest, sink).start()}: waits (without holding a
+   * thread) for a permit, then runs the attempts on the client's executor. Returns at once.
    *
    * @param clientRequest the validated client request; its body was read completely
    * @param sink where the response goes
-   * @param onStarted told the handle first
-   * @return the same handle
+   * @return the started exchange, to cancel it or observe its end
    */
-  default UpstreamExchange runOrStart(
-      ClientRequest clientRequest, ResponseSink sink, java.util.function.Consumer<UpstreamExchange> onStarted) {
-    UpstreamExchange exchange = start(clientRequest, sink);
-    onStarted.accept(exchange);
-    return exchange;
+  default UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink) {
+    return newExchange(clientRequest, sink).start();
   }
 
   /** The upstream health probe sharing this client's connection pool. */
@@ -102,7 +89,6 @@ public interface UpstreamClient extends AutoCloseable {
     private ExecutorService executor;
     private java.time.Clock clock = java.time.Clock.systemUTC();
     private final java.util.List<ExchangeListener> listeners = new java.util.ArrayList<>();
-    private boolean runOnCallingVirtualThreads;
 
     private Builder(RelayConfig config) {
       this.config = Objects.requireNonNull(config, "config");
@@ -136,28 +122,9 @@ public interface UpstreamClient extends AutoCloseable {
       return this;
     }
 
-    /**
-     * Lets {@link UpstreamClient#runOrStart} run an exchange on the calling thread when that is a
-     * virtual thread and a permit is free at once (default: off, so {@code runOrStart} is {@code
-     * start}). It saves a thread hand-off per request; the price is that, while the exchange runs,
-     * the caller's thread is busy with it: a servlet container cannot deliver an async error
-     * (an HTTP/2 stream reset before the response started) to the request until the exchange
-     * ends, and a container that caps its virtual threads counts the exchange against that cap.
-     * Turn it on where neither applies, as the launcher does (HTTP/1.1 connector, uncapped
-     * virtual threads; HTTP/1.1 reports no disconnect before the response starts anyway).
-     */
-    public Builder runOnCallingVirtualThreads(boolean enabled) {
-      this.runOnCallingVirtualThreads = enabled;
-      return this;
-    }
-
     /** Creates and starts the client (including the heartbeat, when configured). */
     public UpstreamClient build() {
-      RealUpstreamClient client = new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock);
-      if (runOnCallingVirtualThreads) {
-        client.runExchangesOn(dev.llmrelay.core.internal.Threads::isVirtual);
-      }
-      return client;
+      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock);
     }
   }
 }

@@ -19,8 +19,12 @@ import java.util.Set;
  *     client's key for one provider is never sent to another)
  * @param weight the share of requests, at least 1
  * @param models the models it serves; empty means all
+ * @param streamContinuation whether it may be asked to continue a broken stream ({@code
+ *     UPSTREAM_STREAM_CONTINUATION}, {@code UPSTREAM_<n>_STREAM_CONTINUATION}; default true). Turn
+ *     it off for an upstream that ignores an assistant prefill.
  */
-public record UpstreamConfig(String name, URI baseUrl, String apiKey, int weight, Set<String> models) {
+public record UpstreamConfig(
+    String name, URI baseUrl, String apiKey, int weight, Set<String> models, boolean streamContinuation) {
 
   /** Validates and freezes. */
   public UpstreamConfig {
@@ -31,6 +35,11 @@ public record UpstreamConfig(String name, URI baseUrl, String apiKey, int weight
     }
     models = Set.copyOf(models);
     apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.trim();
+  }
+
+  /** An upstream that may continue streams. */
+  public UpstreamConfig(String name, URI baseUrl, String apiKey, int weight, Set<String> models) {
+    this(name, baseUrl, apiKey, weight, models, true);
   }
 
   /** The key, if one is configured. */
@@ -51,7 +60,8 @@ public record UpstreamConfig(String name, URI baseUrl, String apiKey, int weight
   /** Never shows the key. */
   @Override
   public String toString() {
-    return name + "=" + baseUrl + (apiKey == null ? "" : " (key " + RelayConfig.mask(apiKey) + ")")
-        + " weight " + weight + (models.isEmpty() ? "" : " models " + models);
+    return name + "=" + RelayConfig.redactUrl(baseUrl.toString()) + (apiKey == null ? "" : " (key " + RelayConfig.mask(apiKey) + ")")
+        + " weight " + weight + (models.isEmpty() ? "" : " models " + models)
+        + (streamContinuation ? "" : " (no stream continuation)");
   }
 }

@@ -13,6 +13,18 @@ public final class UpstreamUnreachableException extends RelayException {
    * @param cause the last connection failure, or null
    */
   public UpstreamUnreachableException(String message, int attempts, Throwable cause) {
-    super(502, "upstream_unreachable", message, null, false, attempts, cause);
+    this(message, attempts, true, cause);
+  }
+
+  /**
+   * @param message what happened, with the attempt count
+   * @param attempts attempts made
+   * @param retriesExhausted true when the relay used up its own attempts (the client is then told
+   *     {@code x-should-retry: false}); false when it stopped early (the retry budget) and a client
+   *     retry may well succeed
+   * @param cause the last attempt's failure
+   */
+  public UpstreamUnreachableException(String message, int attempts, boolean retriesExhausted, Throwable cause) {
+    super(502, "upstream_unreachable", message, null, !retriesExhausted, attempts, cause);
   }
 }

@@ -27,10 +27,13 @@ import mockwebserver3.junit5.StartStop;
 import okio.BufferedSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A stream that breaks after the commit point is finished by the next route, seamlessly. */
 class ContinuationTest {
   @StartStop public final MockWebServer server = new MockWebServer();
+
+  @RegisterExtension final LogCapture log = new LogCapture();
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private final List<RealUpstreamClient> clients = new ArrayList<>();
@@ -349,4 +352,161 @@ class ContinuationTest {
     assertThat(parse(sink.body()).content()).isEqualTo(before + after);
     assertThat(upstream.seen.get(1).body().path("messages").get(2).path("content").asText()).isEqualTo(before);
   }
+
+  /** How many tokens ("t0 t1 ...") the prefill of a continuation request already holds. */
+  private static int tokensSent(JsonNode body) {
+    JsonNode messages = body.path("messages");
+    String sent = messages.get(messages.size() - 1).path("content").asText();
+    return sent.isBlank() ? 0 : sent.trim().split(" ").length;
+  }
+
+  private static int roleDeltas(String raw) {
+    return raw.split("\"role\"", -1).length - 1;
+  }
+
+  @Test
+  void aContinuationThatStartsTheAnswerOverAndBreaksAgainIsNeverShownTwice() throws Exception {
+    // Given an upstream whose streams break after 5 content events and which answers a prefilled
+    // request by starting the answer over (it takes the prefill as context, not as a prefix)
+    Upstream upstream = new Upstream((model, continuation) -> tokenStream(continuation ? "cont" : "orig", 0, 5, false));
+    server.setDispatcher(upstream);
+    RealUpstreamClient client = client(fast(server).build());
+
+    // When a client streams through it
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
+
+    // Then it receives the 5 events once, one role at most, and the in-band error
+    Received got = parse(sink.body());
+    assertThat(got.content()).as("the answer once, never repeated").isEqualTo(tokens(0, 5));
+    assertThat(roleDeltas(sink.body())).as("never a second role delta").isLessThanOrEqualTo(1);
+    assertThat(sink.body()).contains("upstream_stream_interrupted").doesNotContain("[DONE]");
+    assertThat(result.outcome()).isEqualTo(Outcome.MIDSTREAM_FAILURE);
+    assertThat(result.continuations()).as("no continuation finished the answer").doesNotContain("success").isNotEmpty();
+    assertThat(upstream.seen).as("MAX_ATTEMPTS on the one route, continuations included").hasSize(3);
+    assertThat(log.text()).doesNotContain("(null)");
+  }
+
+  @Test
+  void aContinuationThatRepeatsTheAnswerAndGoesOnIsForwardedFromWhereTheClientIs() throws Exception {
+    Upstream upstream = new Upstream((model, continuation) -> continuation
+        ? tokenStream("cont", 0, 12, true) // starts over, repeats exactly, then goes on
+        : tokenStream("orig", 0, 5, false));
+    server.setDispatcher(upstream);
+    RealUpstreamClient client = client(fast(server).build());
+
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
+
+    assertThat(parse(sink.body()).content()).isEqualTo(tokens(0, 12));
+    assertThat(roleDeltas(sink.body())).isZero();
+    assertThat(parse(sink.body()).ids()).containsOnly("orig");
+    assertThat(result.outcome()).isEqualTo(Outcome.SUCCESS);
+    assertThat(result.continuations()).containsExactly("success");
+    assertThat(sink.body()).endsWith("data: [DONE]\n\n");
+  }
+
+  @Test
+  void aContinuationThatStartsOverWithOtherWordsIsNeverForwardedAndTheNextRouteContinues() throws Exception {
+    Upstream upstream = new Upstream((model, continuation) -> {
+      if (!continuation) {
+        return tokenStream("orig", 0, 30, false);
+      }
+      if ("a".equals(model)) {
+        // the same opening, then another answer: a restart, not a continuation
+        return new Sse().send(roleChunk("cont")).send(chunk("cont", tokens(0, 6))).send(chunk("cont", "Something else entirely."))
+            .send(finish("cont")).send(Sse.DONE).response();
+      }
+      return tokenStream("cont", 30, 35, true);
+    });
+    server.setDispatcher(upstream);
+    RealUpstreamClient client = client(fast(server).modelFallbacks(Map.of("a", List.of("b"))).build());
+
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, streamRequest("a", List.of()), sink);
+
+    assertThat(parse(sink.body()).content()).isEqualTo(tokens(0, 35));
+    assertThat(sink.body()).doesNotContain("Something else");
+    assertThat(result.continuations()).containsExactly("restarted", "success");
+    assertThat(upstream.seen).extracting(Seen::model).containsExactly("a", "a", "b");
+  }
+
+  @Test
+  void continuationCanBeTurnedOffForOneUpstream() throws Exception {
+    Upstream upstream = new Upstream((model, continuation) -> tokenStream("orig", 0, 10, false));
+    server.setDispatcher(upstream);
+    RealUpstreamClient client = client(fast(server).primaryStreamContinuation(false).build());
+
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
+
+    assertThat(upstream.seen).as("the upstream is never asked to continue").hasSize(1);
+    assertThat(sink.body()).contains("upstream_stream_interrupted").doesNotContain("[DONE]");
+    assertThat(result.outcome()).isEqualTo(Outcome.MIDSTREAM_FAILURE);
+  }
+
+  @Test
+  void aStallIsContinuedOnTheNextRouteNeverOnTheStalledOne() throws Exception {
+    Upstream upstream = new Upstream((model, continuation) -> {
+      if ("a".equals(model)) {
+        Sse sse = new Sse();
+        if (continuation) {
+          sse.send(chunk("cont", "t1 "));
+        } else {
+          sse.send(chunk("orig", "t0 "));
+        }
+        return sse.pause(3000).response(); // stalls after its first event, every time
+      }
+      return tokenStream("cont", 1, 10, true);
+    });
+    server.setDispatcher(upstream);
+    // the default breaker (5 failures) stays closed: only the stall decides where to go
+    RealUpstreamClient client = client(fast(server).modelFallbacks(Map.of("a", List.of("b"))).build());
+
+    long start = System.nanoTime();
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, streamRequest("a", List.of()), sink);
+    long elapsedMs = (System.nanoTime() - start) / 1_000_000;
+
+    assertThat(parse(sink.body()).content()).isEqualTo(tokens(0, 10));
+    assertThat(upstream.seen).extracting(Seen::model).as("a stall moves on at once").containsExactly("a", "b");
+    assertThat(elapsedMs).as("one idle timeout (400 ms), not two").isLessThan(790L);
+    assertThat(result.outcome()).isEqualTo(Outcome.SUCCESS);
+  }
+
+  @Test
+  void continuationsObeyTheRouteLimitsAndTheBreakerOfEveryOtherAttempt() throws Exception {
+    // Every stream of model a breaks after three more tokens; model b finishes the answer.
+    Dispatcher byRequest = new Dispatcher() {
+      @Override
+      public MockResponse dispatch(RecordedRequest request) {
+        try {
+          JsonNode body = JSON.readTree(request.getBody().utf8());
+          JsonNode messages = body.path("messages");
+          boolean continuation = "assistant".equals(messages.get(messages.size() - 1).path("role").asText());
+          int from = continuation ? tokensSent(body) : 0;
+          seenModels.add(body.path("model").asText());
+          return "a".equals(body.path("model").asText())
+              ? tokenStream(continuation ? "cont" : "orig", from, from + 3, false)
+              : tokenStream("cont", from, 12, true);
+        } catch (IOException e) {
+          throw new IllegalStateException(e);
+        }
+      }
+    };
+    server.setDispatcher(byRequest);
+    RealUpstreamClient client = client(fast(server).breakerFailures(2).maxRouteAttempts(10)
+        .modelFallbacks(Map.of("a", List.of("b"))).build());
+
+    RecordingSink sink = new RecordingSink();
+    ExchangeResult result = run(client, streamRequest("a", List.of()), sink);
+
+    assertThat(parse(sink.body()).content()).isEqualTo(tokens(0, 12));
+    assertThat(seenModels).as("two breaks open a's breaker; the fallback finishes").containsExactly("a", "a", "b");
+    assertThat(client.routes()).filteredOn(r -> "a".equals(r.model())).extracting(RouteStatus::breaker).containsExactly("open");
+    assertThat(result.continuations()).containsExactly("broken", "success");
+    assertThat(result.attempts()).isEqualTo(3);
+  }
+
+  private final List<String> seenModels = new CopyOnWriteArrayList<>();
 }

@@ -278,4 +278,38 @@ class RelayConfigTest {
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("UPSTREAM_3_WEIGHT");
   }
+
+  @Test
+  void credentialsInTheBaseUrlAndItsQueryNeverReachALogLine() {
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of(
+        "UPSTREAM_BASE_URL", "http://alice:s3cret-pw@127.0.0.1:9999/v1",
+        "UPSTREAM_2_BASE_URL", "http://bob:other-pw@127.0.0.2:9999/v1"), null);
+
+    assertThat(c.toString()).doesNotContain("s3cret-pw").doesNotContain("alice").contains("http://***@127.0.0.1:9999/v1");
+    assertThat(c.upstreams().get(1).toString()).doesNotContain("other-pw").contains("***@127.0.0.2");
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_BASE_URL", "http://h/v1?api-key=sk-in-query"), null))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("UPSTREAM_BASE_URL")
+        .hasMessageNotContaining("sk-in-query");
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_BASE_URL", "ftp://u:pw-in-ftp@h/v1"), null))
+        .hasMessageNotContaining("pw-in-ftp");
+    assertThat(RelayConfig.redactUrl("https://u:p@h:1/a?k=v#f")).isEqualTo("https://***@h:1/a?***");
+  }
+
+  @Test
+  void continuationAndTheRetryBudgetAreConfiguredPerUpstreamAndFromTheEnvironment() {
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of(
+        "UPSTREAM_STREAM_CONTINUATION", "false",
+        "UPSTREAM_2_BASE_URL", "http://127.0.0.2:9999/v1",
+        "UPSTREAM_3_BASE_URL", "http://127.0.0.3:9999/v1",
+        "UPSTREAM_3_STREAM_CONTINUATION", "false",
+        "RETRY_BUDGET_PERCENT", "50",
+        "RETRY_BUDGET_MIN_RETRIES", "4"), null);
+
+    assertThat(c.upstreams()).extracting(UpstreamConfig::streamContinuation).containsExactly(false, true, false);
+    assertThat(c.retryBudgetPercent()).isEqualTo(50);
+    assertThat(c.retryBudgetMinRetries()).isEqualTo(4);
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("RETRY_BUDGET_PERCENT", "101"), null))
+        .hasMessageContaining("RETRY_BUDGET_PERCENT");
+  }
 }

@@ -130,4 +130,38 @@ class RequestLogTest {
     assertThat(result.clientGonePhase()).isEqualTo("backoff");
     assertThat(result.attemptTrail()).extracting(AttemptRecord::result).containsExactly("500");
   }
+
+  @Test
+  void theProxysOwnErrorBodyIsCountedInBytesAndTheJsonTrailNamesEachRoute() throws Exception {
+    for (int i = 0; i < 3; i++) {
+      server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
+    }
+    RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).modelFallbacks(java.util.Map.of("m", List.of("n"))).build());
+    RecordingSink sink = new RecordingSink();
+
+    ExchangeResult result = client.start(chat("log-5"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(result.status()).isEqualTo(504);
+    assertThat(result.bytesOut()).as("the JSON error body the client got").isEqualTo(sink.failure.toJson().length).isPositive();
+    assertThat(log.text()).containsPattern("request log-5 .* status=504 .* bytes=" + result.bytesOut());
+    await().atMost(Duration.ofSeconds(3)).until(() -> Files.exists(logDir.resolve("requests-" + LocalDate.now() + ".jsonl")) && !jsonRecords().isEmpty());
+    JsonNode record = jsonRecords().get(0);
+    assertThat(record.path("bytes_out").asLong()).isEqualTo(result.bytesOut());
+    assertThat(record.path("attempt_trail").get(0).path("route").asText()).isEqualTo("m@primary");
+    assertThat(record.path("attempt_trail").get(1).path("route").asText()).as("which fallback answered").isEqualTo("n@primary");
+    assertThat(log.text()).contains("1:timeout@").contains("(m@primary)").contains("(n@primary)");
+  }
+
+  @Test
+  void refusedKeysAreCountedAllButLoggedAtABoundedRate() {
+    RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).build());
+
+    for (int i = 0; i < 200; i++) {
+      client.recordRejection("key-" + i, "POST", "/v1/chat/completions", new InvalidProxyKeyException());
+    }
+
+    assertThat(client.stats().rejected()).as("every refusal counted").isEqualTo(200);
+    long lines = log.text().lines().filter(l -> l.contains("code=invalid_proxy_key")).count();
+    assertThat(lines).as("a bounded share reaches the log").isBetween(1L, 20L);
+  }
 }

@@ -20,6 +20,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class RetryBehaviourTest {
   @StartStop public final MockWebServer server = new MockWebServer();
   @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LogCapture log = new LogCapture();
 
   private static final String OK_JSON = "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[]}";
 
@@ -430,5 +431,27 @@ class RetryBehaviourTest {
 
     assertThat(sink.status).isEqualTo(409);
     assertThat(sink.header("x-should-retry")).isEqualTo("true");
+  }
+
+  @Test
+  void anUnexpectedExceptionInsideTheExchangeIsA500InternalErrorNotTheUpstreamsFault() throws Exception {
+    server.enqueue(json(200, "{\"ok\":true}"));
+    RealUpstreamClient client = leaks.client(fast(server).build());
+    RecordingSink sink = new RecordingSink() {
+      @Override
+      public void onResponse(int status, java.util.Map<String, java.util.List<String>> headers) {
+        throw new IllegalStateException("a defect in the sink");
+      }
+    };
+
+    ExchangeResult result = client.start(chat("bug-1"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
+
+    assertThat(result.outcome()).isEqualTo(Outcome.INTERNAL_ERROR);
+    assertThat(result.status()).isEqualTo(500);
+    assertThat(result.errorCode()).isEqualTo("internal_error");
+    assertThat(sink.failure.code()).isEqualTo("internal_error");
+    assertThat(log.text()).contains("unexpected failure").contains("IllegalStateException: a defect in the sink")
+        .containsPattern("\\tat dev\\.llmrelay\\.");
+    assertThat(client.stats().internalErrors()).isEqualTo(1);
   }
 }

@@ -182,7 +182,6 @@ public final class RelayMain {
     // virtual thread (UpstreamClient.Builder#runOnCallingVirtualThreads says when that is safe).
     UpstreamClient client = UpstreamClient.builder(config)
         .listener(new MicrometerMetrics(registry))
-        .runOnCallingVirtualThreads(true)
         .build();
     QueuedThreadPool threads = new QueuedThreadPool(200, 8);
     threads.setName("llmrelay-http");
@@ -201,7 +200,7 @@ public final class RelayMain {
     JettyConnectionMetrics.addToAllConnectors(server, registry);
 
     ServletContextHandler context = new ServletContextHandler("/");
-    ServletHolder relay = new ServletHolder("relay", new RelayServlet(client));
+    ServletHolder relay = new ServletHolder("relay", new RelayServlet(client).executeOnVirtualThreads(true));
     relay.setAsyncSupported(true);
     context.addServlet(relay, "/");
     ServletHolder health = new ServletHolder("health", new HealthServlet(client));

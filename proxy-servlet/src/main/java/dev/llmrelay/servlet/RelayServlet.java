@@ -8,6 +8,7 @@ import dev.llmrelay.core.NotFoundException;
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.UpstreamExchange;
 import dev.llmrelay.servlet.internal.ClientBody;
 import dev.llmrelay.servlet.internal.ClientHeaders;
 import dev.llmrelay.servlet.internal.ClientRequestReader;
@@ -17,6 +18,7 @@ import dev.llmrelay.servlet.internal.Paths;
 import dev.llmrelay.servlet.internal.ProxyKeyCheck;
 import dev.llmrelay.servlet.internal.RequestIds;
 import dev.llmrelay.servlet.internal.ServletResponseSink;
+import dev.llmrelay.servlet.internal.VirtualThreads;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.ServletContext;
 import jakarta.servlet.ServletException;
@@ -57,11 +59,10 @@ import org.slf4j.LoggerFactory;
  * <p>Thread-safety: a servlet instance serves concurrent requests; its state is set once in the
  * constructor or {@link #init()} and not changed afterwards. A platform container thread reads the
  * (bounded) body, starts the exchange and returns; it never waits for a permit or the upstream.
- * When the client was built with {@code runOnCallingVirtualThreads(true)} (the launcher does),
- * the container runs the servlet on a virtual thread (Jetty with a virtual-threads executor on
- * Java 21+) and a permit is free, the exchange runs on that thread instead of being handed to the
- * core's executor ({@link UpstreamClient#runOrStart}): one thread switch less per request. See
- * that builder method for what it costs (async errors wait for the exchange to end).
+ * With {@link #executeOnVirtualThreads(boolean)} on (the launcher turns it on) and the container
+ * running the servlet on a virtual thread (Jetty with a virtual-threads executor on Java 21+), the
+ * exchange runs on that thread ({@link UpstreamExchange#execute()}) instead of being handed to the
+ * core's executor: one thread switch less per request.
  *
  * <p>Register it with {@code asyncSupported=true} (as {@link LlmRelayServlets#mount} does).
  */
@@ -74,6 +75,7 @@ public final class RelayServlet extends HttpServlet {
   private final boolean ownsClient;
   private transient volatile ProxyKeyCheck proxyKeys;
   private transient volatile ClientRequestReader bodyReader;
+  private volatile boolean executeOnVirtualThreads;
 
   /**
    * For {@code web.xml} (or any container that instantiates servlets itself): {@link #init()}
@@ -101,6 +103,23 @@ public final class RelayServlet extends HttpServlet {
     this.client = UpstreamClient.create(Objects.requireNonNull(config, "config"));
     this.ownsClient = true;
     configure(config);
+  }
+
+  /**
+   * Lets a request that the container runs on a virtual thread (Java 21+) run its exchange on that
+   * thread, waiting there for a permit too, instead of handing it to the client's executor
+   * (default: off; platform threads always hand off, so that a pooled container thread never
+   * waits for a permit or the upstream). It saves a thread switch per request. Turn it on only
+   * where a container's virtual threads are not capped (each waiting request holds one) and where
+   * the container reports a client that went away while the servlet thread is busy (Jetty 12 does
+   * through the launcher's disconnect listener).
+   *
+   * @param enabled whether to run exchanges on the request's own virtual thread
+   * @return this servlet
+   */
+  public RelayServlet executeOnVirtualThreads(boolean enabled) {
+    this.executeOnVirtualThreads = enabled;
+    return this;
   }
 
   /**
@@ -188,7 +207,13 @@ public final class RelayServlet extends HttpServlet {
       async.setTimeout(0); // every timeout belongs to the core (PITFALLS P-J1)
       sink = new ServletResponseSink(async, clientResponse, requestId);
       async.addListener(sink);
-      client.runOrStart(relayRequest, sink, sink::attach);
+      UpstreamExchange exchange = client.newExchange(relayRequest, sink);
+      sink.attach(exchange);
+      if (executeOnVirtualThreads && VirtualThreads.current()) {
+        exchange.execute(); // this request's own virtual thread runs it: no hand-off
+      } else {
+        exchange.start(); // a container thread never waits for a permit or the upstream
+      }
     } catch (RelayException rejected) {
       reject(clientResponse, rejected, requestId, method, path);
     } catch (IOException e) {

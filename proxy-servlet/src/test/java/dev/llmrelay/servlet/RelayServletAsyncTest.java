@@ -139,9 +139,19 @@ class RelayServletAsyncTest {
     }
 
     @Override
-    public UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink) {
-      started.set(clientRequest);
+    public UpstreamExchange newExchange(ClientRequest clientRequest, ResponseSink sink) {
       return new UpstreamExchange() {
+        @Override
+        public UpstreamExchange start() {
+          started.set(clientRequest);
+          return this;
+        }
+
+        @Override
+        public ExchangeResult execute() {
+          throw new UnsupportedOperationException("never finishes");
+        }
+
         @Override
         public void cancel() {}
 

@@ -156,37 +156,85 @@ final class ChatStreamState {
   }
 
   /**
-   * A continuation's data event as the client sees it: the original {@code id} and {@code
-   * created}; null to drop it (a role-only opening chunk, which would repeat the first one).
+   * A continuation's data event as the client will see it: the original {@code id} and {@code
+   * created}, and no {@code role} (the client had the stream's one role delta already); null to
+   * drop it (not an object, or a role-only opening chunk that adds nothing).
    */
-  byte[] rewrite(byte[] buf, int from, int to) {
+  ObjectNode continuationChunk(byte[] buf, int from, int to) {
+    JsonNode node;
     try {
-      JsonNode node = Json.MAPPER.readTree(buf, from, to - from);
-      if (!(node instanceof ObjectNode chunk)) {
-        return null;
-      }
-      JsonNode choice0 = chunk.path("choices").path(0);
-      JsonNode delta = choice0.path("delta");
-      boolean noText = !delta.has("content") || delta.path("content").asText("").isEmpty();
-      boolean noFinish = choice0.path("finish_reason").isNull() || choice0.path("finish_reason").isMissingNode();
-      if (noText && noFinish && !chunk.has("usage")) {
-        return null;
-      }
-      if (id != null) {
-        chunk.put("id", id);
-      }
-      if (created >= 0) {
-        chunk.put("created", created);
-      }
-      ByteArrayOutputStream out = new ByteArrayOutputStream(to - from + 64);
-      out.write("data: ".getBytes(StandardCharsets.US_ASCII));
-      try (JsonGenerator json = Json.FACTORY.createGenerator(out)) {
-        Json.MAPPER.writeTree(json, chunk);
-      }
-      out.write("\n\n".getBytes(StandardCharsets.US_ASCII));
-      return out.toByteArray();
+      node = Json.MAPPER.readTree(buf, from, to - from);
     } catch (IOException e) {
       return null;
     }
+    if (!(node instanceof ObjectNode chunk)) {
+      return null;
+    }
+    JsonNode delta = chunk.path("choices").path(0).path("delta");
+    if (delta instanceof ObjectNode d) {
+      d.remove("role");
+    }
+    if (textOf(chunk).isEmpty() && !hasFinish(chunk) && !chunk.has("usage") && !chunk.has("error")) {
+      return null;
+    }
+    if (id != null) {
+      chunk.put("id", id);
+    }
+    if (created >= 0) {
+      chunk.put("created", created);
+    }
+    return chunk;
   }
+
+  /** Records a continuation chunk the client is about to receive (its text, its finish). */
+  void record(ObjectNode chunk) {
+    content.append(textOf(chunk));
+    if (hasFinish(chunk)) {
+      finished = true;
+    }
+  }
+
+  /** Choice 0's {@code delta.content}, or "". */
+  static String textOf(ObjectNode chunk) {
+    JsonNode c = chunk.path("choices").path(0).path("delta").path("content");
+    return c.isTextual() ? c.asText() : "";
+  }
+
+  /** Replaces choice 0's {@code delta.content}. */
+  static void setText(ObjectNode chunk, String text) {
+    JsonNode delta = chunk.path("choices").path(0).path("delta");
+    if (delta instanceof ObjectNode d) {
+      d.put("content", text);
+    }
+  }
+
+  /** A non-null {@code finish_reason} other than {@code error} on choice 0. */
+  static boolean hasFinish(ObjectNode chunk) {
+    JsonNode f = chunk.path("choices").path(0).path("finish_reason");
+    return f.isTextual() && !"error".equals(f.asText());
+  }
+
+  /** An upstream's in-band failure: a top-level {@code error} or {@code finish_reason: "error"}. */
+  static boolean isError(ObjectNode chunk) {
+    return (chunk.has("error") && !chunk.get("error").isNull())
+        || "error".equals(chunk.path("choices").path(0).path("finish_reason").asText(""));
+  }
+
+  /** {@code data: <chunk>} and the blank line that ends the event. */
+  static byte[] render(ObjectNode chunk) {
+    try {
+      ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+      out.write(DATA_PREFIX);
+      try (JsonGenerator json = Json.FACTORY.createGenerator(out)) {
+        Json.MAPPER.writeTree(json, chunk);
+      }
+      out.write(EVENT_END);
+      return out.toByteArray();
+    } catch (IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+
+  private static final byte[] DATA_PREFIX = "data: ".getBytes(StandardCharsets.US_ASCII);
+  private static final byte[] EVENT_END = "\n\n".getBytes(StandardCharsets.US_ASCII);
 }

@@ -65,6 +65,9 @@ public final class ConfigParser {
     string(vars, "ADAPTIVE_TIMEOUTS", v -> b.adaptiveTimeouts(bool("ADAPTIVE_TIMEOUTS", v)));
     string(vars, "STREAM_CONTINUATION", v -> b.streamContinuation(bool("STREAM_CONTINUATION", v)));
     integer(vars, "MAX_CONTINUATION_CHARS", b::maxContinuationChars);
+    string(vars, "UPSTREAM_STREAM_CONTINUATION", v -> b.primaryStreamContinuation(bool("UPSTREAM_STREAM_CONTINUATION", v)));
+    integer(vars, "RETRY_BUDGET_PERCENT", b::retryBudgetPercent);
+    integer(vars, "RETRY_BUDGET_MIN_RETRIES", b::retryBudgetMinRetries);
     upstreams(vars, b);
     return b.build();
   }
@@ -106,9 +109,11 @@ public final class ConfigParser {
         }
       }
       String models = blankToNull(vars.get(prefix + "MODELS"));
+      String continuation = blankToNull(vars.get(prefix + "STREAM_CONTINUATION"));
       b.addUpstream(new dev.llmrelay.core.UpstreamConfig(
           "upstream" + n, url, blankToNull(vars.get(prefix + "API_KEY")), weight,
-          models == null ? java.util.Set.of() : list(models)));
+          models == null ? java.util.Set.of() : list(models),
+          continuation == null || bool(prefix + "STREAM_CONTINUATION", continuation)));
     }
   }
 

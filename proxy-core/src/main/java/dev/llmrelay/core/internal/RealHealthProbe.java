@@ -153,7 +153,7 @@ final class RealHealthProbe implements AutoCloseable {
           HealthReport.State.TIMEOUT,
           ms,
           0,
-          "no answer within " + RealExchange.seconds(config.healthTimeout()),
+          "no answer within " + Durations.seconds(config.healthTimeout()),
           clock.instant());
     }
     String message;

@@ -4,7 +4,6 @@ import dev.llmrelay.core.ClientRequest;
 import dev.llmrelay.core.ExchangeListener;
 import dev.llmrelay.core.ExchangeResult;
 import dev.llmrelay.core.Outcome;
-import dev.llmrelay.core.RelayClosedException;
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.RelayStats;
@@ -17,14 +16,10 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Consumer;
-import java.util.function.Predicate;
 import okhttp3.ConnectionPool;
 import okhttp3.Dispatcher;
 import okhttp3.OkHttpClient;
@@ -69,7 +64,6 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final RequestLog requestLog;
   private final List<ExchangeListener> listeners;
   private volatile boolean closed;
-  private volatile Predicate<Thread> runsHere = thread -> false;
 
   /**
    * @param config configuration
@@ -133,7 +127,7 @@ public final class RealUpstreamClient implements UpstreamClient {
       u.probe = new RealHealthProbe(config, u.config, okHttp, scheduler, clock);
     }
     this.healthProbe = new CompositeHealthProbe(upstreams, this::routesOf);
-    this.retryBudget = new RetryBudget(gate::inUse);
+    this.retryBudget = new RetryBudget(gate::inUse, config.retryBudgetPercent(), config.retryBudgetMinRetries());
     this.requestLog =
         new RequestLog(config.logDir().map(dir -> JsonLinesWriter.daily(dir, config.logRetentionDays())).orElse(null));
     this.listeners = List.copyOf(listeners);
@@ -146,48 +140,22 @@ public final class RealUpstreamClient implements UpstreamClient {
   }
 
   @Override
-  public UpstreamExchange start(ClientRequest clientRequest, ResponseSink sink) {
-    return begin(clientRequest, sink, null, false);
-  }
-
-  @Override
-  public UpstreamExchange runOrStart(
-      ClientRequest clientRequest, ResponseSink sink, Consumer<UpstreamExchange> onStarted) {
-    Objects.requireNonNull(onStarted, "onStarted");
-    return begin(clientRequest, sink, onStarted, runsHere.test(Thread.currentThread()));
-  }
-
-  private UpstreamExchange begin(
-      ClientRequest clientRequest, ResponseSink sink, Consumer<UpstreamExchange> onStarted, boolean mayRunHere) {
+  public UpstreamExchange newExchange(ClientRequest clientRequest, ResponseSink sink) {
     Objects.requireNonNull(clientRequest, "clientRequest");
     Objects.requireNonNull(sink, "sink");
-    if (closed) {
-      UpstreamExchange refused = new ClosedExchange(clientRequest.requestId());
-      sink.onFailure(new RelayClosedException()); // before onStarted, which may end the response
-      if (onStarted != null) {
-        onStarted.accept(refused);
-      }
-      return refused;
-    }
-    RealExchange exchange = new RealExchange(this, clientRequest, sink);
-    if (onStarted != null) {
-      onStarted.accept(exchange); // if it throws, nothing was registered or started
-    }
-    active.add(exchange);
-    if (closed) {
-      exchange.abort(); // close() ran concurrently and may not have seen this exchange
-    }
-    exchange.start(mayRunHere);
-    return exchange;
+    return new RealExchange(this, clientRequest, sink);
   }
 
   /**
-   * Which calling threads {@link #runOrStart} may run an exchange on (default: none; the builder's
-   * {@code runOnCallingVirtualThreads} sets virtual threads). Tests on Java 17, which has no
-   * virtual thread to call from, mark a thread of their own.
+   * Registers a starting exchange, so that {@link #close()} can abort it; false when the client is
+   * closed (the exchange then answers 503 relay_closed).
    */
-  public void runExchangesOn(Predicate<Thread> callers) {
-    this.runsHere = Objects.requireNonNull(callers, "callers");
+  boolean register(RealExchange exchange) {
+    active.add(exchange);
+    if (closed) {
+      return false; // close() may have run concurrently and not seen this exchange
+    }
+    return true;
   }
 
   @Override
@@ -197,32 +165,17 @@ public final class RealUpstreamClient implements UpstreamClient {
 
   @Override
   public void recordRejection(String requestId, String method, String path, RelayException error) {
-    exchangeFinished(
-        new ExchangeResult(
-            requestId,
-            method,
-            path,
-            null,
-            false,
-            Outcome.REJECTED,
-            error.status(),
-            error.code(),
-            List.of(),
-            false,
-            Duration.ZERO,
-            null,
-            null,
-            Duration.ZERO,
-            0,
-            null,
-            null,
-            null,
-            List.of()));
+    exchangeFinished(ExchangeResult.builder(requestId)
+        .request(method, path)
+        .outcome(Outcome.REJECTED, error.status(), error.code())
+        .bytesOut(error.toJson().length)
+        .build());
   }
 
   @Override
   public RelayStats stats() {
-    return stats.snapshot(gate, requestLog.dropped(), retryBudget.denied());
+    ConnectionPool pool = okHttp.connectionPool();
+    return stats.snapshot(gate, requestLog.dropped(), retryBudget.denied(), pool.connectionCount(), pool.idleConnectionCount());
   }
 
   @Override
@@ -274,7 +227,7 @@ public final class RealUpstreamClient implements UpstreamClient {
         executor.shutdownNow();
       }
     }
-    // Exchanges running on their callers' threads (runOrStart) or an injected executor: aborted
+    // Exchanges running on their callers' threads (execute) or an injected executor: aborted
     // above, give them the same two seconds to log and count their end before the log closes.
     while (!active.isEmpty() && System.nanoTime() < deadline && !Thread.currentThread().isInterrupted()) {
       java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
@@ -372,26 +325,6 @@ public final class RealUpstreamClient implements UpstreamClient {
       listener.exchangeFinished(result);
     } catch (RuntimeException e) {
       log.warn("exchange listener {} failed", listener.getClass().getName(), e);
-    }
-  }
-
-  /** The handle returned after close: already finished. */
-  private static final class ClosedExchange implements UpstreamExchange {
-    private final String requestId;
-
-    ClosedExchange(String requestId) {
-      this.requestId = requestId;
-    }
-
-    @Override
-    public void cancel() {}
-
-    @Override
-    public CompletionStage<ExchangeResult> completion() {
-      return CompletableFuture.completedFuture(
-          new ExchangeResult(
-              requestId, "", "", null, false, Outcome.REJECTED, 503, "relay_closed", List.of(), false,
-              Duration.ZERO, null, null, Duration.ZERO, 0, null, null, null, List.of()));
     }
   }
 }

@@ -22,21 +22,36 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
   static final Logger requestLog = LoggerFactory.getLogger("dev.llmrelay.requests");
 
   private final JsonLinesWriter jsonLines;
+  /** Refused proxy keys: anyone can send them, so their records are written at a bounded rate. */
+  private final LogRateLimiter refusals;
 
   /** @param jsonLines the JSON-lines writer, or null when {@code LOG_DIR} is not set */
   RequestLog(JsonLinesWriter jsonLines) {
+    this(jsonLines, new LogRateLimiter(10, java.time.Duration.ofSeconds(10)));
+  }
+
+  RequestLog(JsonLinesWriter jsonLines, LogRateLimiter refusals) {
     this.jsonLines = jsonLines;
+    this.refusals = refusals;
   }
 
   @Override
   public void exchangeFinished(ExchangeResult r) {
+    String suppressed = "";
+    if (r.status() == 401 && r.outcome() == dev.llmrelay.core.Outcome.REJECTED) {
+      long skipped = refusals.tryAcquire();
+      if (skipped < 0) {
+        return; // counted by the stats and metrics; the log gets a bounded share
+      }
+      suppressed = skipped == 0 ? "" : " (" + skipped + " more refused keys not logged)";
+    }
     // Path scanners probe all day: their 404/405 lines go to DEBUG so they do not drown the log.
     boolean noise = r.outcome() == dev.llmrelay.core.Outcome.REJECTED && (r.status() == 404 || r.status() == 405);
     if (noise ? requestLog.isDebugEnabled() : requestLog.isInfoEnabled()) {
       TokenUsage t = r.tokens();
       org.slf4j.event.Level level = noise ? org.slf4j.event.Level.DEBUG : org.slf4j.event.Level.INFO;
       requestLog.atLevel(level).log(
-          "request {} {} {} model={} stream={} status={} outcome={}{} attempts={} wait={}ms headers={} total={}ms bytes={}{}{}{}",
+          "request {} {} {} model={} stream={} status={} outcome={}{} attempts={}{} wait={}ms headers={} total={}ms bytes={}{}{}{}{}",
           r.requestId(),
           r.method(),
           r.path(),
@@ -46,6 +61,7 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
           r.outcome().name().toLowerCase(Locale.ROOT),
           r.errorCode() == null ? "" : " code=" + r.errorCode(),
           r.attemptSummary(),
+          r.stopReason() == null ? "" : " stopped=" + r.stopReason(),
           r.queueWait().toMillis(),
           millis(r.timeToHeaders()),
           r.total().toMillis(),
@@ -54,7 +70,8 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
           r.clientGonePhase() != null
               ? " client_gone=" + r.clientGonePhase()
               : r.midStreamCause() != null ? " midstream=" + r.midStreamCause() : "",
-          r.continuations().isEmpty() ? "" : " continued=" + String.join(",", r.continuations()));
+          r.continuations().isEmpty() ? "" : " continued=" + String.join(",", r.continuations()),
+          suppressed);
     }
     if (jsonLines != null) {
       jsonLines.offer(Instant.now(), toJson(r));
@@ -111,9 +128,15 @@ final class RequestLog implements ExchangeListener, AutoCloseable {
         json.writeNumberField("n", a.number());
         json.writeStringField("result", a.result());
         json.writeNumberField("ms", a.duration().toMillis());
+        if (a.upstream() != null) {
+          json.writeStringField("route", a.route());
+          json.writeStringField("upstream", a.upstream());
+          json.writeStringField("model", a.model());
+        }
         json.writeEndObject();
       }
       json.writeEndArray();
+      json.writeStringField("stop_reason", r.stopReason());
       json.writeNumberField("queue_wait_ms", r.queueWait().toMillis());
       writeMillis(json, "time_to_headers_ms", r.timeToHeaders());
       writeMillis(json, "time_to_first_event_ms", r.timeToFirstEvent());

@@ -5,23 +5,33 @@ import java.util.concurrent.atomic.LongAdder;
 import java.util.function.IntSupplier;
 
 /**
- * Caps retries in flight at once to {@code max(3, 20 % of requests in flight)}, so that a
- * failing upstream under load sees at most a fifth more traffic from retries instead of a retry
- * storm. A retry holds its place from the decision to retry until that attempt ends. Thread-safe.
+ * Caps the retries in flight at the upstream at once to {@code max(RETRY_BUDGET_MIN_RETRIES,
+ * RETRY_BUDGET_PERCENT % of the requests in flight)}, as Envoy's retry budget does, so that a
+ * failing upstream under load sees a bounded share of extra traffic instead of a retry storm.
+ *
+ * <p>What counts is what loads the upstream: a retry takes its place when it is sent and gives it
+ * back when that attempt ended (its response read, or its stream at its first event). A request
+ * sleeping out a backoff holds no place, so requests that fail together and back off together do
+ * not refuse each other's retries; and the minimum keeps an otherwise idle proxy's retries whole.
+ * Thread-safe.
  */
 final class RetryBudget {
   private final AtomicInteger inFlight = new AtomicInteger();
   private final IntSupplier requestsInFlight;
+  private final int percent;
+  private final int minRetries;
   private final LongAdder denied = new LongAdder();
   private final AtomicInteger maxSeen = new AtomicInteger();
 
-  RetryBudget(IntSupplier requestsInFlight) {
+  RetryBudget(IntSupplier requestsInFlight, int percent, int minRetries) {
     this.requestsInFlight = requestsInFlight;
+    this.percent = percent;
+    this.minRetries = minRetries;
   }
 
-  /** Takes a place for one retry; false (and counted) when the budget is spent. */
+  /** Takes a place for one retry about to be sent; false (and counted) when the budget is spent. */
   boolean tryAcquire() {
-    int limit = Math.max(3, requestsInFlight.getAsInt() / 5);
+    int limit = Math.max(minRetries, requestsInFlight.getAsInt() * percent / 100);
     while (true) {
       int now = inFlight.get();
       if (now >= limit) {
@@ -35,7 +45,7 @@ final class RetryBudget {
     }
   }
 
-  /** Gives a place back once the retried attempt ended (or will not run). */
+  /** Gives a place back once the retried attempt ended. */
   void release() {
     inFlight.decrementAndGet();
   }

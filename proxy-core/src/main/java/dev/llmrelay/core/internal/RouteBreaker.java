@@ -92,6 +92,18 @@ final class RouteBreaker {
     }
   }
 
+  /**
+   * A stream reached its first event. Whether it succeeds is known only at its end ({@link
+   * #success()} or {@link #failure()}), so the consecutive faults are kept until then; a half-open
+   * breaker closes, though (the provider answers again), so that other requests need not wait for
+   * a long stream to end.
+   */
+  synchronized void streamStarted() {
+    if (breaker.isHalfOpen()) {
+      success();
+    }
+  }
+
   /** The attempt failed by a provider fault. */
   synchronized void failure() {
     consecutive++;

@@ -14,6 +14,11 @@ import java.util.Arrays;
  *   <li>the first data payload (for the id and model of an in-band error event).
  * </ul>
  *
+ * <p>It is the relay's one SSE parser: it also records each complete event's bounds and the range
+ * of its (first) {@code data:} payload, so that code which must look inside events (a continuable
+ * chat stream) iterates them ({@link #events()}, {@link #eventEnd(int)}, {@link #dataFrom(int)}...)
+ * instead of parsing lines again.
+ *
  * <p>Lines end in LF or CRLF; an empty line ends an event. Bytes are scanned once. Not
  * thread-safe: one per stream.
  */
@@ -38,6 +43,14 @@ public final class SseEventScanner {
   private byte[] firstDataPayload;
   private byte[] usagePayload;
   private long dataEvents;
+  // The complete events held, in order: bounds and the first data line's payload (-1: none).
+  private int[] evEnd = new int[16];
+  private int[] evDataFrom = new int[16];
+  private int[] evDataTo = new int[16];
+  private boolean[] evDone = new boolean[16];
+  private int events;
+  private int curDataFrom = -1;
+  private int curDataTo = -1;
 
   /** @param initialCapacity initial buffer size */
   public SseEventScanner(int initialCapacity) {
@@ -74,6 +87,9 @@ public final class SseEventScanner {
       }
       if (end == lineStart) {
         completeEnd = i + 1;
+        addEvent(completeEnd, curDataFrom, curDataTo, eventIsDone);
+        curDataFrom = -1;
+        curDataTo = -1;
         if (eventIsDone) {
           done = true; // only now: the [DONE] event is complete, blank line included
         }
@@ -91,11 +107,60 @@ public final class SseEventScanner {
         if (p < end && buf[p] == ' ') {
           p++;
         }
+        if (curDataFrom < 0) {
+          curDataFrom = p;
+          curDataTo = end;
+        }
         onData(p, end);
       }
       lineStart = i + 1;
     }
     scanned = size;
+  }
+
+  private void addEvent(int end, int dataFrom, int dataTo, boolean isDone) {
+    if (events == evEnd.length) {
+      int n = events * 2;
+      evEnd = Arrays.copyOf(evEnd, n);
+      evDataFrom = Arrays.copyOf(evDataFrom, n);
+      evDataTo = Arrays.copyOf(evDataTo, n);
+      evDone = Arrays.copyOf(evDone, n);
+    }
+    evEnd[events] = end;
+    evDataFrom[events] = dataFrom;
+    evDataTo[events] = dataTo;
+    evDone[events] = isDone;
+    events++;
+  }
+
+  /** Complete events held (they end at or before {@link #completeLength()}). */
+  public int events() {
+    return events;
+  }
+
+  /** Where complete event {@code i} starts in {@link #buffer()}. */
+  public int eventStart(int i) {
+    return i == 0 ? 0 : evEnd[i - 1];
+  }
+
+  /** Where complete event {@code i} ends (after its blank line). */
+  public int eventEnd(int i) {
+    return evEnd[i];
+  }
+
+  /** Start of event {@code i}'s first data payload, or -1 for an event without data (a comment). */
+  public int dataFrom(int i) {
+    return evDataFrom[i];
+  }
+
+  /** End of event {@code i}'s first data payload (exclusive). */
+  public int dataTo(int i) {
+    return evDataTo[i];
+  }
+
+  /** True when event {@code i} is {@code data: [DONE]}. */
+  public boolean isDone(int i) {
+    return evDone[i];
   }
 
   private void onData(int from, int to) {
@@ -225,7 +290,10 @@ public final class SseEventScanner {
     return dataEvents;
   }
 
-  /** Drops the first {@code n} bytes (already forwarded), keeping the incomplete rest. */
+  /**
+   * Drops the first {@code n} bytes (already forwarded), keeping the incomplete rest; {@code n} is
+   * {@link #completeLength()}, or {@link #size()} when the rest is given up.
+   */
   public void consume(int n) {
     if (n <= 0) {
       return;
@@ -233,7 +301,26 @@ public final class SseEventScanner {
     System.arraycopy(buf, n, buf, 0, size - n);
     size -= n;
     scanned -= n;
-    lineStart -= n;
+    lineStart = Math.max(0, lineStart - n);
+    int kept = 0;
+    for (int i = 0; i < events; i++) {
+      if (evEnd[i] > n) {
+        evEnd[kept] = evEnd[i] - n;
+        evDataFrom[kept] = evDataFrom[i] < 0 ? -1 : evDataFrom[i] - n;
+        evDataTo[kept] = evDataTo[i] - n;
+        evDone[kept] = evDone[i];
+        kept++;
+      }
+    }
+    events = kept;
+    if (curDataFrom >= 0) {
+      curDataFrom -= n;
+      curDataTo -= n;
+      if (curDataFrom < 0) {
+        curDataFrom = -1;
+        curDataTo = -1;
+      }
+    }
     completeEnd = Math.max(0, completeEnd - n);
     if (firstDataEventEnd >= 0) {
       firstDataEventEnd = Math.max(0, firstDataEventEnd - n);

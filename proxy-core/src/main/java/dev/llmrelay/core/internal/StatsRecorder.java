@@ -41,7 +41,8 @@ public final class StatsRecorder {
   }
 
   /** A snapshot with the gate's gauges. */
-  public RelayStats snapshot(ConcurrencyGate gate, long requestLogDropped, long retriesDenied) {
+  public RelayStats snapshot(
+      ConcurrencyGate gate, long requestLogDropped, long retriesDenied, int connections, int idleConnections) {
     long total = 0;
     for (LongAdder a : outcomes.values()) {
       total += a.sum();
@@ -64,7 +65,10 @@ public final class StatsRecorder {
         gate.queued(),
         gate.availablePermits(),
         requestLogDropped,
-        retriesDenied);
+        retriesDenied,
+        count(Outcome.INTERNAL_ERROR),
+        connections,
+        idleConnections);
   }
 
   private long count(Outcome o) {

@@ -6,14 +6,12 @@ import dev.llmrelay.core.ExchangeResult;
 import dev.llmrelay.core.HealthReport;
 import dev.llmrelay.core.Outcome;
 import dev.llmrelay.core.UpstreamClient;
-import dev.llmrelay.core.internal.RealUpstreamClient;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.Timer;
-import io.micrometer.core.instrument.binder.okhttp3.OkHttpConnectionPoolMetrics;
 import java.time.Duration;
 import java.util.EnumMap;
 import java.util.List;
@@ -57,15 +55,17 @@ public final class MicrometerMetrics implements ExchangeListener {
       java.util.Arrays.stream(Outcome.values()).map(o -> o.name().toLowerCase(Locale.ROOT)).toList();
   /** The attempt result tag values. */
   public static final List<String> ATTEMPT_RESULTS =
-      List.of("success", "http_4xx", "http_429", "http_5xx", "timeout", "idle_timeout", "first_event_timeout", "connect_error", "reset", "bad_response", "cancelled");
+      List.of("success", "http_4xx", "http_429", "http_5xx", "timeout", "idle_timeout", "first_event_timeout", "connect_error", "reset", "eof", "error_event", "restarted", "bad_response", "cancelled");
   /** The retry reason tag values. */
   public static final List<String> RETRY_REASONS =
-      List.of("http_5xx", "http_429", "http_408", "context_length_exceeded", "timeout", "idle_timeout", "first_event_timeout", "connect_error", "reset");
+      List.of("http_5xx", "http_429", "http_408", "context_length_exceeded", "timeout", "idle_timeout", "first_event_timeout", "connect_error", "reset", "eof", "error_event",
+          "restarted", "prefill_rejected", "bad_response");
   /** The rejection reason tag values. */
   public static final List<String> REJECT_REASONS =
-      List.of("concurrency_limit", "queue_full", "upstream_circuit_open", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed");
+      List.of("concurrency_limit", "queue_full", "upstream_circuit_open", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed",
+          "incomplete_body", "request_body_timeout");
   /** The stream continuation result tag values. */
-  public static final List<String> CONTINUATION_RESULTS = List.of("success", "prefill_rejected", "failed", "not_continuable");
+  public static final List<String> CONTINUATION_RESULTS = List.of("success", "broken", "restarted", "prefill_rejected", "failed", "not_continuable");
   /** The client disconnect phase tag values. */
   public static final List<String> DISCONNECT_PHASES = List.of("queued", "backoff", "waiting_headers", "streaming");
   /** The mid-stream failure cause tag values. */
@@ -147,10 +147,21 @@ public final class MicrometerMetrics implements ExchangeListener {
     FunctionCounter.builder("llmrelay.request.log.dropped", client, c -> c.stats().requestLogDropped())
         .description("JSON request-log records dropped because the writer fell behind")
         .register(registry);
-    if (client instanceof RealUpstreamClient real) {
-      new OkHttpConnectionPoolMetrics(real.okHttp().connectionPool(), "okhttp.pool", Tags.of("client", "llmrelay"))
-          .bindTo(registry);
-    }
+    // The upstream pool, under the names of Micrometer's OkHttpConnectionPoolMetrics, read from the
+    // public stats (the pool itself is internal).
+    Gauge.builder("okhttp.pool.connection.count", client, c -> c.stats().upstreamConnections() - c.stats().idleUpstreamConnections())
+        .description("Upstream connections carrying a call")
+        .baseUnit("connections")
+        .tags("client", "llmrelay", "state", "active")
+        .register(registry);
+    Gauge.builder("okhttp.pool.connection.count", client, c -> c.stats().idleUpstreamConnections())
+        .description("Upstream connections idle in the pool")
+        .baseUnit("connections")
+        .tags("client", "llmrelay", "state", "idle")
+        .register(registry);
+    FunctionCounter.builder("llmrelay.retry.budget.denied", client, c -> c.stats().retriesDenied())
+        .description("Retries the retry budget refused: the last failure was returned instead (retry_budget)")
+        .register(registry);
   }
 
   private double upstreamUp(UpstreamClient client, String upstream) {

@@ -47,6 +47,16 @@ class ServletResponseSinkTest {
     final CompletableFuture<ExchangeResult> completion = new CompletableFuture<>();
 
     @Override
+    public UpstreamExchange start() {
+      return this;
+    }
+
+    @Override
+    public ExchangeResult execute() {
+      return completion.join();
+    }
+
+    @Override
     public void cancel() {
       cancels.incrementAndGet();
     }
