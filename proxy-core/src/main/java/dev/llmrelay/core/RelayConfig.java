@@ -40,6 +40,8 @@ public final class RelayConfig {
   public static final Duration DEFAULT_RETRY_TIMEOUT = Duration.ofSeconds(60);
   /** Default {@code STREAM_IDLE_TIMEOUT_SECONDS}. */
   public static final Duration DEFAULT_STREAM_IDLE_TIMEOUT = Duration.ofSeconds(60);
+  /** Default {@code CLIENT_BODY_TIMEOUT_SECONDS}. */
+  public static final Duration DEFAULT_CLIENT_BODY_TIMEOUT = Duration.ofSeconds(60);
   /** Default {@code CONNECT_TIMEOUT_SECONDS}. */
   public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
   /** Default {@code BACKOFF_INITIAL_MS}. */
@@ -95,6 +97,7 @@ public final class RelayConfig {
   private final Duration attemptTimeout;
   private final Duration retryTimeout;
   private final Duration streamIdleTimeout;
+  private final Duration clientBodyTimeout;
   private final Duration connectTimeout;
   private final Duration backoffInitial;
   private final Duration backoffMax;
@@ -141,6 +144,7 @@ public final class RelayConfig {
     this.attemptTimeout = b.attemptTimeout;
     this.retryTimeout = b.retryTimeout;
     this.streamIdleTimeout = b.streamIdleTimeout;
+    this.clientBodyTimeout = b.clientBodyTimeout;
     this.connectTimeout = b.connectTimeout;
     this.backoffInitial = b.backoffInitial;
     this.backoffMax = b.backoffMax;
@@ -278,6 +282,17 @@ public final class RelayConfig {
    */
   public Duration streamIdleTimeout() {
     return streamIdleTimeout;
+  }
+
+  /**
+   * {@code CLIENT_BODY_TIMEOUT_SECONDS} (default 60 s): the longest a client may leave between two
+   * reads of its request body (from the request's start to the first body bytes too), like
+   * nginx's {@code client_body_timeout}. On expiry the servlet answers 408 {@code
+   * request_body_timeout} and closes the connection; it never bounds the whole upload. Zero = no
+   * limit (the container's idle timeout alone).
+   */
+  public Duration clientBodyTimeout() {
+    return clientBodyTimeout;
   }
 
   /** {@code CONNECT_TIMEOUT_SECONDS}: bounds the TCP connect (a TLS handshake counts against the attempt timeout). */
@@ -488,6 +503,8 @@ public final class RelayConfig {
         + seconds(retryTimeout)
         + ", streamIdleTimeout="
         + seconds(streamIdleTimeout)
+        + ", clientBodyTimeout="
+        + (clientBodyTimeout.isZero() ? "off" : seconds(clientBodyTimeout))
         + ", connectTimeout="
         + seconds(connectTimeout)
         + ", backoff="
@@ -598,6 +615,7 @@ public final class RelayConfig {
     private Duration attemptTimeout = DEFAULT_ATTEMPT_TIMEOUT;
     private Duration retryTimeout = DEFAULT_RETRY_TIMEOUT;
     private Duration streamIdleTimeout = DEFAULT_STREAM_IDLE_TIMEOUT;
+    private Duration clientBodyTimeout = DEFAULT_CLIENT_BODY_TIMEOUT;
     private Duration connectTimeout = DEFAULT_CONNECT_TIMEOUT;
     private Duration backoffInitial = DEFAULT_BACKOFF_INITIAL;
     private Duration backoffMax = DEFAULT_BACKOFF_MAX;
@@ -646,6 +664,7 @@ public final class RelayConfig {
       attemptTimeout = c.attemptTimeout;
       retryTimeout = c.retryTimeout;
       streamIdleTimeout = c.streamIdleTimeout;
+      clientBodyTimeout = c.clientBodyTimeout;
       connectTimeout = c.connectTimeout;
       backoffInitial = c.backoffInitial;
       backoffMax = c.backoffMax;
@@ -771,6 +790,12 @@ public final class RelayConfig {
     /** {@code STREAM_IDLE_TIMEOUT_SECONDS}: positive. */
     public Builder streamIdleTimeout(Duration d) {
       this.streamIdleTimeout = positive("STREAM_IDLE_TIMEOUT_SECONDS", d);
+      return this;
+    }
+
+    /** {@code CLIENT_BODY_TIMEOUT_SECONDS}: zero (no limit) or more. */
+    public Builder clientBodyTimeout(Duration d) {
+      this.clientBodyTimeout = nonNegative("CLIENT_BODY_TIMEOUT_SECONDS", d);
       return this;
     }
 

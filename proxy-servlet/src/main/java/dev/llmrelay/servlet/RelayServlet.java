@@ -9,13 +9,17 @@ import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.UpstreamExchange;
+import dev.llmrelay.servlet.internal.BodyDeadlines;
 import dev.llmrelay.servlet.internal.ClientBody;
+import dev.llmrelay.servlet.internal.ClientBodyListener;
 import dev.llmrelay.servlet.internal.ClientHeaders;
 import dev.llmrelay.servlet.internal.ClientRequestReader;
 import dev.llmrelay.servlet.internal.ErrorResponses;
+import dev.llmrelay.servlet.internal.IncompleteBodyException;
 import dev.llmrelay.servlet.internal.LogSafe;
 import dev.llmrelay.servlet.internal.Paths;
 import dev.llmrelay.servlet.internal.ProxyKeyCheck;
+import dev.llmrelay.servlet.internal.RequestBodyTimeoutException;
 import dev.llmrelay.servlet.internal.RequestIds;
 import dev.llmrelay.servlet.internal.ServletResponseSink;
 import dev.llmrelay.servlet.internal.VirtualThreads;
@@ -27,6 +31,9 @@ import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -43,13 +50,19 @@ import org.slf4j.LoggerFactory;
  * {@code /v1/*} all work.
  *
  * <p>Per request, before any permit is asked for: the proxy key is checked when {@code
- * RELAY_API_KEYS} is set (401 {@code invalid_proxy_key}), the body is read within {@code
- * MAX_REQUEST_BYTES} (413 {@code request_too_large}, refused on {@code Content-Length} before
- * reading) and must be one JSON object (400 {@code invalid_json}); none of these reaches the
- * upstream. Then the request goes async with no container timeout ({@code setTimeout(0)}: every
- * timeout is the core's) and the core delivers the response through a {@link
- * ServletResponseSink}. {@code X-Request-Id} is the client's (when it is 1 to 128 visible ASCII
- * characters) or a new UUID; it is sent upstream and set on every response, errors included.
+ * RELAY_API_KEYS} is set (401 {@code invalid_proxy_key}) and a {@code Content-Length} over {@code
+ * MAX_REQUEST_BYTES} is refused (413 {@code request_too_large}), both before a byte of the body is
+ * read. Then the request goes async with no container timeout ({@code setTimeout(0)}: every
+ * timeout is the core's or the body deadline's) and the body is read without blocking (a Servlet
+ * {@code ReadListener}): within {@code MAX_REQUEST_BYTES} (413 while reading a body without
+ * {@code Content-Length}), complete (400 {@code incomplete_body} when it ends before its {@code
+ * Content-Length} or the client goes away; Tomcat refuses writes after a failed read, so there
+ * the client sees the connection closed), with no gap between two reads longer than {@code CLIENT_BODY_TIMEOUT_SECONDS} (408
+ * {@code request_body_timeout}, connection closed), and one JSON object (400 {@code invalid_json}).
+ * None of these reaches the upstream, and each is counted ({@link UpstreamClient#recordRejection}).
+ * Then the core delivers the response through a {@link ServletResponseSink}. {@code X-Request-Id}
+ * is the client's (when it is 1 to 128 visible ASCII characters) or a new UUID; it is sent upstream
+ * and set on every response, errors included.
  *
  * <p>Headers: the core drops hop-by-hop headers (and those {@code Connection} names), {@code Host}
  * and {@code Content-Length} in both directions and replaces {@code Authorization} when {@code
@@ -57,12 +70,14 @@ import org.slf4j.LoggerFactory;
  * proxy key) is never forwarded. {@code Expect} and {@code Cookie} stay at the proxy.
  *
  * <p>Thread-safety: a servlet instance serves concurrent requests; its state is set once in the
- * constructor or {@link #init()} and not changed afterwards. A platform container thread reads the
- * (bounded) body, starts the exchange and returns; it never waits for a permit or the upstream.
- * With {@link #executeOnVirtualThreads(boolean)} on (the launcher turns it on) and the container
- * running the servlet on a virtual thread (Jetty with a virtual-threads executor on Java 21+), the
- * exchange runs on that thread ({@link UpstreamExchange#execute()}) instead of being handed to the
- * core's executor: one thread switch less per request.
+ * constructor or {@link #init()} and not changed afterwards. No container thread waits for body
+ * bytes, a permit or the upstream: a container thread runs each read callback while bytes are
+ * available, and the one that sees the end of the body parses it, starts the exchange and returns
+ * (a 408 is written by the body deadline's timer thread). So slow uploads cannot starve a small
+ * platform thread pool (Java 17). With {@link #executeOnVirtualThreads(boolean)} on (the launcher
+ * turns it on) and the container calling back on a virtual thread (Jetty with a virtual-threads
+ * executor on Java 21+), the exchange runs on that thread ({@link UpstreamExchange#execute()})
+ * instead of being handed to the core's executor: one thread switch less per request.
  *
  * <p>Register it with {@code asyncSupported=true} (as {@link LlmRelayServlets#mount} does).
  */
@@ -75,6 +90,8 @@ public final class RelayServlet extends HttpServlet {
   private final boolean ownsClient;
   private transient volatile ProxyKeyCheck proxyKeys;
   private transient volatile ClientRequestReader bodyReader;
+  private transient volatile Duration bodyTimeout;
+  private transient volatile BodyDeadlines bodyDeadlines;
   private volatile boolean executeOnVirtualThreads;
 
   /**
@@ -111,8 +128,8 @@ public final class RelayServlet extends HttpServlet {
    * (default: off; platform threads always hand off, so that a pooled container thread never
    * waits for a permit or the upstream). It saves a thread switch per request. Turn it on only
    * where a container's virtual threads are not capped (each waiting request holds one) and where
-   * the container reports a client that went away while the servlet thread is busy (Jetty 12 does
-   * through the launcher's disconnect listener).
+   * the container reports a client that went away while the servlet thread is busy (the launcher's
+   * Jetty disconnect handler does, through {@link #CLIENT_GONE_HOOK}).
    *
    * @param enabled whether to run exchanges on the request's own virtual thread
    * @return this servlet
@@ -156,6 +173,10 @@ public final class RelayServlet extends HttpServlet {
 
   @Override
   public void destroy() {
+    BodyDeadlines deadlines = bodyDeadlines;
+    if (deadlines != null) {
+      deadlines.close();
+    }
     UpstreamClient c = client;
     if (ownsClient && c != null) {
       ServletContext context = getServletConfig() == null ? null : getServletContext();
@@ -169,6 +190,8 @@ public final class RelayServlet extends HttpServlet {
   private void configure(RelayConfig config) {
     this.proxyKeys = new ProxyKeyCheck(config.relayApiKeys());
     this.bodyReader = new ClientRequestReader(config.maxRequestBytes());
+    this.bodyTimeout = config.clientBodyTimeout();
+    this.bodyDeadlines = BodyDeadlines.create();
   }
 
   @Override
@@ -189,36 +212,41 @@ public final class RelayServlet extends HttpServlet {
         throw new MethodNotAllowedException(LogSafe.text(method, 20), endpoint.method());
       }
       proxyKeys.check(clientRequest.getHeader("Authorization"));
-      ClientBody body =
-          endpoint.hasBody()
-              ? bodyReader.read(clientRequest.getContentLengthLong(), clientRequest.getInputStream())
-              : ClientBody.EMPTY;
-      ClientRequest relayRequest =
-          new ClientRequest(
-              endpoint,
-              ClientHeaders.forwardable(clientRequest, proxyKeys.enabled()),
-              body.bytes(),
-              requestId,
-              body.model(),
-              body.streamRequested(),
-              body.models());
+      // 413 on the declared length, before a byte is read or the request goes async
+      ClientRequestReader.PartialBody body =
+          endpoint.hasBody() ? bodyReader.start(clientRequest.getContentLengthLong()) : null;
 
       AsyncContext async = clientRequest.startAsync(clientRequest, clientResponse);
-      async.setTimeout(0); // every timeout belongs to the core (PITFALLS P-J1)
+      async.setTimeout(0); // every timeout belongs to the core or the body deadline (PITFALLS P-J1)
       sink = new ServletResponseSink(async, clientResponse, requestId);
       async.addListener(sink);
-      UpstreamExchange exchange = client.newExchange(relayRequest, sink);
-      sink.attach(exchange);
-      if (executeOnVirtualThreads && VirtualThreads.current()) {
-        exchange.execute(); // this request's own virtual thread runs it: no hand-off
+      AfterBody next =
+          new AfterBody(
+              endpoint, ClientHeaders.forwardable(clientRequest, proxyKeys.enabled()), requestId, method, path, clientResponse, sink);
+      if (body == null) {
+        next.onBody(ClientBody.EMPTY);
+      } else if (body.declaredLength() == 0) {
+        next.onBody(bodyReader.finish(body)); // nothing to wait for (an empty body is invalid JSON)
       } else {
-        exchange.start(); // a container thread never waits for a permit or the upstream
+        new ClientBodyListener(
+                bodyReader, body, clientRequest.getInputStream(), bodyTimeout, bodyDeadlines.timer(), requestId, next)
+            .start(async);
       }
     } catch (RelayException rejected) {
-      reject(clientResponse, rejected, requestId, method, path);
+      if (sink == null) {
+        reject(clientResponse, rejected, requestId, method, path);
+      } else {
+        recordRejection(rejected, requestId, method, path);
+        sink.onFailure(rejected);
+      }
     } catch (IOException e) {
-      // Reading the body failed: the client has gone (or broke the framing); nobody to answer.
+      // getInputStream failed: the client has gone before its body could be read
       log.debug("request {}: reading the client request failed: {}", requestId, e.toString());
+      RelayException gone = new IncompleteBodyException(0, clientRequest.getContentLengthLong(), e);
+      recordRejection(gone, requestId, method, path);
+      if (sink != null) {
+        sink.onFailure(gone);
+      }
     } catch (RuntimeException e) {
       log.error("request {}: unexpected failure", requestId, e);
       InternalRelayException internal = new InternalRelayException(0, e);
@@ -231,16 +259,84 @@ public final class RelayServlet extends HttpServlet {
   }
 
   /**
+   * The rest of one request once its body is in: into the core, or answered with the error the
+   * body earned. Runs on the thread that ended the read (a container thread, or the deadline's
+   * timer thread for a 408).
+   */
+  private final class AfterBody implements ClientBodyListener.Continuation {
+    private final Endpoint endpoint;
+    private final Map<String, List<String>> headers;
+    private final String requestId;
+    private final String method;
+    private final String path;
+    private final HttpServletResponse clientResponse;
+    private final ServletResponseSink sink;
+
+    AfterBody(
+        Endpoint endpoint,
+        Map<String, List<String>> headers,
+        String requestId,
+        String method,
+        String path,
+        HttpServletResponse clientResponse,
+        ServletResponseSink sink) {
+      this.endpoint = endpoint;
+      this.headers = headers;
+      this.requestId = requestId;
+      this.method = method;
+      this.path = path;
+      this.clientResponse = clientResponse;
+      this.sink = sink;
+    }
+
+    @Override
+    public void onBody(ClientBody body) {
+      try {
+        ClientRequest relayRequest =
+            new ClientRequest(endpoint, headers, body.bytes(), requestId, body.model(), body.streamRequested(), body.models());
+        UpstreamExchange exchange = client.newExchange(relayRequest, sink);
+        sink.attach(exchange);
+        if (executeOnVirtualThreads && VirtualThreads.current()) {
+          exchange.execute(); // this request's own virtual thread runs it: no hand-off
+        } else {
+          exchange.start(); // a container thread never waits for a permit or the upstream
+        }
+      } catch (RuntimeException e) {
+        log.error("request {}: unexpected failure", requestId, e);
+        sink.onFailure(new InternalRelayException(0, e));
+      }
+    }
+
+    @Override
+    public void onRejected(RelayException error) {
+      recordRejection(error, requestId, method, path);
+      if (error instanceof RequestBodyTimeoutException || error instanceof IncompleteBodyException) {
+        // The rest of the body is late or lost: the connection cannot carry another request.
+        try {
+          clientResponse.setHeader("Connection", "close");
+        } catch (RuntimeException responseGone) {
+          // completed by the container already; the sink will find out too
+        }
+      }
+      sink.onFailure(error); // writes the error if anyone is left to read it, completes the async context
+    }
+  }
+
+  /**
    * Answers a request the relay refuses before any upstream work, and accounts for it in the
    * client's stats, metrics and request log (one line per request, like every other request).
    */
   private void reject(
       HttpServletResponse clientResponse, RelayException rejected, String requestId, String method, String path)
       throws IOException {
+    recordRejection(rejected, requestId, method, path);
+    ErrorResponses.write(clientResponse, rejected, requestId);
+  }
+
+  private void recordRejection(RelayException rejected, String requestId, String method, String path) {
     UpstreamClient c = client;
     if (c != null) {
       c.recordRejection(requestId, LogSafe.text(method, 20), LogSafe.text(path, PATH_LOG_LENGTH), rejected);
     }
-    ErrorResponses.write(clientResponse, rejected, requestId);
   }
 }

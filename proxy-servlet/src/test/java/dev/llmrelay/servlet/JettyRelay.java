@@ -6,6 +6,8 @@ import okhttp3.HttpUrl;
 import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.eclipse.jetty.util.thread.ThreadPool;
 
 /** A real embedded Jetty 12 (ee10) on 127.0.0.1 and a free port, serving the servlets under test. */
 final class JettyRelay implements AutoCloseable {
@@ -24,7 +26,12 @@ final class JettyRelay implements AutoCloseable {
 
   /** Jetty with a root context that {@code setup} fills. */
   static JettyRelay start(Consumer<ServletContextHandler> setup) throws Exception {
-    Server server = new Server();
+    return start(new QueuedThreadPool(), setup);
+  }
+
+  /** Jetty on {@code threads} (a small pool shows what holds a thread) with a root context that {@code setup} fills. */
+  static JettyRelay start(ThreadPool threads, Consumer<ServletContextHandler> setup) throws Exception {
+    Server server = new Server(threads);
     ServerConnector connector = new ServerConnector(server);
     connector.setHost("127.0.0.1");
     connector.setPort(0);

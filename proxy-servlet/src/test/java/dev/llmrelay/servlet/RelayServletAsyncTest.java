@@ -29,8 +29,9 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The servlet's async contract, checked where no container default can hide a mistake (Jetty's
- * default async timeout is 30 s and answers 500, PITFALLS P-J1): the request goes async before the
- * exchange starts, with the container timeout switched off and a listener that can cancel.
+ * default async timeout is 30 s and answers 500, PITFALLS P-J1): the request goes async before its
+ * body is read (non-blocking, through a {@link ReadListener}) and before the exchange starts, with
+ * the container timeout switched off and a listener that can cancel.
  */
 class RelayServletAsyncTest {
   @Test
@@ -39,6 +40,7 @@ class RelayServletAsyncTest {
     AtomicReference<ClientRequest> started = new AtomicReference<>();
     UpstreamClient recording = new RecordingClient(started);
     List<Long> timeouts = new ArrayList<>();
+    List<String> events = new ArrayList<>();
     List<AsyncListener> listeners = new ArrayList<>();
     AsyncContext async =
         (AsyncContext)
@@ -73,12 +75,13 @@ class RelayServletAsyncTest {
                     case "getContentLengthLong":
                       return (long) body.length;
                     case "getInputStream":
-                      return servletInput(in);
+                      return servletInput(in, events);
                     case "getHeaderNames":
                       return Collections.enumeration(List.of("Content-Type"));
                     case "getHeaders":
                       return Collections.enumeration(List.of("application/json"));
                     case "startAsync":
+                      events.add("startAsync");
                       return async;
                     default:
                       return null; // getHeader, getPathInfo, ...: absent
@@ -91,16 +94,19 @@ class RelayServletAsyncTest {
     // When the servlet serves a chat request
     new RelayServlet(recording).service(clientRequest, clientResponse);
 
-    // Then it went async with no container timeout, listening for errors, and started the exchange
+    // Then it went async with no container timeout, read the body without blocking, listening for
+    // errors, and started the exchange
     assertThat(timeouts).as("async timeouts set").containsExactly(0L);
-    assertThat(listeners).as("async listeners").hasSize(1);
+    assertThat(events).as("async first, then the body through a read listener").containsExactly("startAsync", "setReadListener");
+    assertThat(listeners).as("async listeners: the response sink and the body reader").hasSize(2);
     assertThat(started.get()).as("started request").isNotNull();
     assertThat(started.get().model()).as("model for the log").isEqualTo("m");
     assertThat(started.get().streamRequested()).as("stream flag for the log").isTrue();
     assertThat(started.get().body()).as("body").isEqualTo(body);
   }
 
-  private static ServletInputStream servletInput(ByteArrayInputStream in) {
+  /** A ready stream whose read listener is called back at once, as a container with the whole body would. */
+  private static ServletInputStream servletInput(ByteArrayInputStream in, List<String> events) {
     return new ServletInputStream() {
       @Override
       public int read() {
@@ -124,7 +130,13 @@ class RelayServletAsyncTest {
 
       @Override
       public void setReadListener(ReadListener readListener) {
-        throw new UnsupportedOperationException();
+        events.add("setReadListener");
+        try {
+          readListener.onDataAvailable();
+          readListener.onAllDataRead();
+        } catch (java.io.IOException e) {
+          throw new java.io.UncheckedIOException(e);
+        }
       }
     };
   }

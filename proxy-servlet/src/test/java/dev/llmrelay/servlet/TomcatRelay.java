@@ -31,6 +31,10 @@ final class TomcatRelay implements AutoCloseable {
     return new TomcatRelay(tomcat, connector.getLocalPort());
   }
 
+  int port() {
+    return port;
+  }
+
   HttpUrl url(String path) {
     return HttpUrl.get("http://127.0.0.1:" + port + path);
   }

@@ -39,6 +39,7 @@ public final class ConfigParser {
     seconds(vars, "ATTEMPT_TIMEOUT_SECONDS", b::attemptTimeout);
     seconds(vars, "RETRY_TIMEOUT_SECONDS", b::retryTimeout);
     seconds(vars, "STREAM_IDLE_TIMEOUT_SECONDS", b::streamIdleTimeout);
+    seconds(vars, "CLIENT_BODY_TIMEOUT_SECONDS", b::clientBodyTimeout);
     seconds(vars, "CONNECT_TIMEOUT_SECONDS", b::connectTimeout);
     millis(vars, "BACKOFF_INITIAL_MS", b::backoffInitial);
     millis(vars, "BACKOFF_MAX_MS", b::backoffMax);

@@ -16,7 +16,10 @@ import java.util.Arrays;
 /**
  * Reads and validates a client request body before the request may ask for a permit: at most
  * {@code MAX_REQUEST_BYTES} (refused on the declared {@code Content-Length} before a byte is read,
- * and enforced while reading for chunked bodies that declare nothing), and exactly one JSON object.
+ * and enforced while reading for chunked bodies that declare nothing), all the bytes its {@code
+ * Content-Length} declared, and exactly one JSON object. The servlet reads without blocking, one
+ * {@link PartialBody#readFrom} per ready read ({@link ClientBodyListener}); {@link #read} is the
+ * blocking form of the same.
  *
  * <p>Validation uses Jackson's streaming parser, so a 32 MiB body never becomes a tree; it parses
  * the whole document (a truncated or trailing-garbage body is refused) and picks out the top-level
@@ -48,43 +51,112 @@ public final class ClientRequestReader {
   }
 
   /**
-   * Reads and validates a body.
+   * Reads and validates a body, blocking.
    *
    * @param declaredLength the request's {@code Content-Length}, or -1 when it declared none
    * @param in the request body
    * @return the validated body
    * @throws RequestTooLargeException when the body is (or declares to be) over the limit
+   * @throws IncompleteBodyException when the body ends before its {@code Content-Length}
    * @throws InvalidJsonException when the body is not exactly one JSON object
    * @throws IOException when reading fails (the client has gone)
    */
   public ClientBody read(long declaredLength, InputStream in) throws IOException {
+    PartialBody body = start(declaredLength);
+    while (body.readFrom(in) != -1) {
+      // the body fills up
+    }
+    return finish(body);
+  }
+
+  /**
+   * Starts a body that is filled read by read as its bytes arrive ({@link PartialBody#readFrom}),
+   * for non-blocking reading; {@link #finish} validates it once the container reported its end.
+   *
+   * @param declaredLength the request's {@code Content-Length}, or -1 when it declared none
+   * @throws RequestTooLargeException when the declared length is over the limit (nothing is read)
+   */
+  public PartialBody start(long declaredLength) {
     if (declaredLength > maxBytes) {
       throw new RequestTooLargeException(maxBytes);
     }
-    return parse(readCapped(declaredLength, in));
+    return new PartialBody(declaredLength);
   }
 
-  private byte[] readCapped(long declaredLength, InputStream in) throws IOException {
-    int initial = (int) Math.min(maxBytes, declaredLength > 0 ? declaredLength : 8192);
-    byte[] buffer = new byte[initial];
-    int size = 0;
-    while (true) {
+  /**
+   * Validates a body whose end was reached: all the bytes its {@code Content-Length} declared,
+   * and exactly one JSON object.
+   *
+   * @throws IncompleteBodyException when fewer bytes arrived than declared
+   * @throws InvalidJsonException when the body is not exactly one JSON object
+   */
+  public ClientBody finish(PartialBody body) {
+    if (body.declaredLength >= 0 && body.size < body.declaredLength) {
+      throw new IncompleteBodyException(body.size, body.declaredLength, null);
+    }
+    return parse(body.size == body.buffer.length ? body.buffer : Arrays.copyOf(body.buffer, body.size));
+  }
+
+  /**
+   * A body being read: a buffer sized to the declared length (or grown by doubling when there is
+   * none) that never exceeds the limit. Not thread-safe: the container calls a read listener's
+   * methods one at a time, which is the only use.
+   */
+  public final class PartialBody {
+    private final long declaredLength;
+    private byte[] buffer;
+    private int size;
+
+    private PartialBody(long declaredLength) {
+      this.declaredLength = declaredLength;
+      this.buffer = new byte[(int) Math.min(maxBytes, declaredLength > 0 ? declaredLength : 8192)];
+    }
+
+    /**
+     * One read from {@code in} into the body. In non-blocking mode call it only after {@code
+     * isReady()} returned true.
+     *
+     * @return the bytes read, or -1 at the end of the body
+     * @throws RequestTooLargeException when the body goes over the limit
+     * @throws IOException when the container's read fails
+     */
+    public int readFrom(InputStream in) throws IOException {
       if (size == buffer.length) {
-        if (size >= maxBytes) {
-          if (in.read() == -1) {
-            break;
+        if (size >= maxBytes || size == declaredLength) {
+          // Full: a one-byte read tells the end from an overflow without growing the buffer.
+          int next = in.read();
+          if (next == -1) {
+            return -1;
           }
-          throw new RequestTooLargeException(maxBytes);
+          if (size >= maxBytes) {
+            throw new RequestTooLargeException(maxBytes);
+          }
+          grow();
+          buffer[size++] = (byte) next;
+          return 1;
         }
-        buffer = Arrays.copyOf(buffer, (int) Math.min(maxBytes, Math.max(8192L, buffer.length * 2L)));
+        grow();
       }
       int n = in.read(buffer, size, buffer.length - size);
-      if (n == -1) {
-        break;
+      if (n > 0) {
+        size += n;
       }
-      size += n;
+      return n;
     }
-    return size == buffer.length ? buffer : Arrays.copyOf(buffer, size);
+
+    /** The bytes read so far. */
+    public long size() {
+      return size;
+    }
+
+    /** The declared {@code Content-Length}, or -1. */
+    public long declaredLength() {
+      return declaredLength;
+    }
+
+    private void grow() {
+      buffer = Arrays.copyOf(buffer, (int) Math.min(maxBytes, Math.max(8192L, buffer.length * 2L)));
+    }
   }
 
   ClientBody parse(byte[] body) {
