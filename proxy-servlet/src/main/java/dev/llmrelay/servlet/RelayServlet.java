@@ -70,6 +70,13 @@ public final class RelayServlet extends HttpServlet {
   private static final Logger log = LoggerFactory.getLogger(RelayServlet.class);
   private static final int PATH_LOG_LENGTH = 200;
 
+  /**
+   * Request attribute through which a container adapter reports a client that leaves before its
+   * response starts (the servlet API cannot): a {@code java.util.function.Consumer<Runnable>} the
+   * servlet calls once, after the body was read, with the action that cancels the exchange.
+   */
+  public static final String CLIENT_GONE_HOOK = "dev.llmrelay.servlet.clientGoneHook";
+
   private transient volatile UpstreamClient client;
   private final boolean ownsClient;
   private transient volatile ProxyKeyCheck proxyKeys;
@@ -188,6 +195,11 @@ public final class RelayServlet extends HttpServlet {
       async.setTimeout(0); // every timeout belongs to the core (PITFALLS P-J1)
       sink = new ServletResponseSink(async, clientResponse, requestId);
       async.addListener(sink);
+      if (clientRequest.getAttribute(CLIENT_GONE_HOOK) instanceof java.util.function.Consumer<?> hook) {
+        @SuppressWarnings("unchecked") // the attribute's documented type
+        java.util.function.Consumer<Runnable> onClientGone = (java.util.function.Consumer<Runnable>) hook;
+        onClientGone.accept(sink::clientGone);
+      }
       client.runOrStart(relayRequest, sink, sink::attach);
     } catch (RelayException rejected) {
       reject(clientResponse, rejected, requestId, method, path);

@@ -189,6 +189,12 @@ public final class ServletResponseSink implements ResponseSink, AsyncListener {
     complete();
   }
 
+  /** The container saw the client connection close: cancels the exchange, whatever thread runs it. */
+  public void clientGone() {
+    clientGone = true;
+    cancelExchange();
+  }
+
   @Override
   public void onStartAsync(AsyncEvent event) {
     // not re-registered: the relay never restarts async processing
