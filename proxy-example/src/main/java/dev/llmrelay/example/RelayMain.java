@@ -210,7 +210,8 @@ public final class RelayMain {
     context.addServlet(health, "/health/upstream");
     context.addServlet(new ServletHolder("metrics", new MetricsServlet(registry)), "/metrics");
 
-    server.setHandler(new GracefulHandler(context));
+    // Tells the relay servlet about clients that leave before their response starts (issue 11).
+    server.setHandler(new GracefulHandler(new ClientDisconnectHandler(context)));
     server.setStopTimeout(shutdownTimeout.toMillis());
     server.setStopAtShutdown(false);
     try {
