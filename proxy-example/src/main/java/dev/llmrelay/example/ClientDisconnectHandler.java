@@ -2,13 +2,10 @@ package dev.llmrelay.example;
 
 import dev.llmrelay.servlet.RelayServlet;
 import java.io.IOException;
-import java.nio.channels.SocketChannel;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
-import org.eclipse.jetty.io.AbstractEndPoint;
 import org.eclipse.jetty.io.Connection;
-import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.io.SocketChannelEndPoint;
 import org.eclipse.jetty.server.Handler;
@@ -31,11 +28,12 @@ import org.slf4j.LoggerFactory;
  * next request), so a client's FIN lies unread in the socket and no request failure listener, no
  * {@code Connection.Listener.onClosed} and no {@code AsyncListener.onError} ever fires. When the
  * servlet registers (its body read, the parser at the end of the message), this handler asks the
- * endpoint for read interest itself ({@link EndPoint#tryFillInterested}). When the socket becomes
+ * endpoint for read interest itself ({@link org.eclipse.jetty.io.EndPoint#tryFillInterested}). When the socket becomes
  * readable it does not read: it asks the socket how many bytes wait ({@code FIONREAD}, through
  * {@code Socket.getInputStream().available()}), the {@code MSG_PEEK} test nginx uses for the same
- * purpose. Readable with nothing to read is the end of the stream (a FIN) or a reset: the client
- * is gone. Readable with bytes waiting is a pipelined request; those bytes belong to Jetty's
+ * purpose. Readable with nothing to read, twice in a row (the first wake-up may be stale, left
+ * over from a selection made before Jetty read this request), is the end of the stream (a FIN) or
+ * a reset: the client is gone. Readable with bytes waiting is a pipelined request; those bytes belong to Jetty's
  * parser for the next request, so they are left where they are and this connection is watched no
  * further (watching again would spin: the socket stays readable). RFC 9112 §9.3.2 says a client
  * must not pipeline after a non-idempotent method, so this only weakens detection for a {@code
@@ -56,7 +54,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safety: a handler serves concurrent requests and has no state of its own; each
  * request's {@code Watch} is touched by the servlet's thread, a selector or pool thread (socket
- * readable) and the thread completing the request, and keeps its state in one atomic.
+ * readable) and the thread completing the request; a lock orders registering and withdrawing its
+ * read interest.
  */
 public final class ClientDisconnectHandler extends Handler.Wrapper {
   private static final Logger log = LoggerFactory.getLogger(ClientDisconnectHandler.class);
@@ -95,13 +94,19 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
 
   /** One request's watch on its client connection; see the class comment. */
   private static final class Watch implements Consumer<Runnable>, Callback {
-    private static final int IDLE = 0;
-    private static final int READING = 1; // our read interest is registered on the endpoint
-    private static final int DONE = 2; // fired, withdrawn or given up
+    private enum State { IDLE, READING, CHECKING, DONE }
 
     private final Request request;
-    private final AtomicInteger state = new AtomicInteger(IDLE);
     private final AtomicReference<Runnable> onClientGone = new AtomicReference<>();
+
+    // Guarded by lock: registering our read interest and withdrawing it must not interleave, or
+    // an interest registered just after the withdrawal would still hold the endpoint when Jetty
+    // asks for read interest for the next request (ReadPendingException).
+    private final ReentrantLock lock = new ReentrantLock();
+    private State state = State.IDLE;
+
+    // Touched only by the thread running succeeded() (one at a time: one interest at a time).
+    private boolean askedAgain;
 
     Watch(Request request) {
       this.request = request;
@@ -114,7 +119,7 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
       request.addFailureListener(failure -> clientGone("request failed: " + failure));
       Connection connection = request.getConnectionMetaData().getConnection();
       if (!(connection instanceof HttpConnection http1)
-          || !(http1.getEndPoint() instanceof SocketChannelEndPoint endPoint)) {
+          || !(http1.getEndPoint() instanceof SocketChannelEndPoint)) {
         return; // HTTP/2 (failure listener) or TLS (bytes on the socket are not the client's)
       }
       if (!http1.getParser().isComplete() || !http1.isRequestBufferEmpty()) {
@@ -122,36 +127,44 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
         // them is the next request's business): nothing to watch.
         return;
       }
-      if (state.compareAndSet(IDLE, READING) && !endPoint.tryFillInterested(this)) {
-        state.set(DONE); // someone else reads this endpoint; leave it to them
-      }
+      arm(State.IDLE);
     }
 
-    /** The socket is readable: a FIN, a reset, or a pipelined request. */
+    /** The socket is readable: a FIN, a reset, a pipelined request, or a stale wake-up. */
     @Override
     public void succeeded() {
-      if (!state.compareAndSet(READING, DONE)) {
+      if (!transition(State.READING, State.CHECKING)) {
         return;
       }
-      EndPoint endPoint = request.getConnectionMetaData().getConnection().getEndPoint();
       int waiting;
       try {
-        SocketChannel channel = ((SocketChannelEndPoint) endPoint).getChannel();
-        waiting = channel.socket().getInputStream().available();
+        waiting = endPoint().getChannel().socket().getInputStream().available();
       } catch (IOException e) {
         waiting = 0; // input shut down or socket closed: gone as well
       }
       if (waiting > 0) {
+        transition(State.CHECKING, State.DONE);
         log.debug("{} bytes pipelined behind a relayed request; not watching that connection further", waiting);
         return;
       }
-      clientGone("client closed its connection");
+      if (!askedAgain) {
+        // Readable with nothing to read is EOF, or a wake-up from a selection made before Jetty
+        // read the bytes of this very request itself (the selector's readiness outlives the
+        // read). Ask once more: a socket at EOF stays readable and wakes us again at once; a
+        // stale wake-up does not come back.
+        askedAgain = true;
+        arm(State.CHECKING);
+        return;
+      }
+      if (transition(State.CHECKING, State.DONE)) {
+        clientGone("client closed its connection");
+      }
     }
 
     /** Our read interest failed: the endpoint closed or failed, or we withdrew it. */
     @Override
     public void failed(Throwable cause) {
-      if (cause != WITHDRAWN && state.compareAndSet(READING, DONE)) {
+      if (cause != WITHDRAWN && transition(State.READING, State.DONE)) {
         clientGone("client connection failed: " + cause);
       }
     }
@@ -165,14 +178,48 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
 
     /** The request completes: give the endpoint back to Jetty before it reads the next request. */
     void withdraw() {
-      if (state.getAndSet(DONE) == READING
-          && request.getConnectionMetaData().getConnection().getEndPoint() instanceof AbstractEndPoint endPoint) {
-        endPoint.getFillInterest().onFail(WITHDRAWN);
+      lock.lock();
+      try {
+        State was = state;
+        state = State.DONE;
+        if (was == State.READING) {
+          endPoint().getFillInterest().onFail(WITHDRAWN);
+        }
+      } finally {
+        lock.unlock();
       }
     }
 
+    /** Registers our read interest if the watch is still in state {@code from}. */
+    private void arm(State from) {
+      lock.lock();
+      try {
+        if (state == from) {
+          state = endPoint().tryFillInterested(this) ? State.READING : State.DONE;
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private boolean transition(State from, State to) {
+      lock.lock();
+      try {
+        if (state != from) {
+          return false;
+        }
+        state = to;
+        return true;
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private SocketChannelEndPoint endPoint() {
+      return (SocketChannelEndPoint) request.getConnectionMetaData().getConnection().getEndPoint();
+    }
+
     private void clientGone(String why) {
-      state.set(DONE);
       Runnable action = onClientGone.getAndSet(null);
       if (action == null) {
         return;
