@@ -178,8 +178,8 @@ public final class RelayMain {
       throws Exception {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     bindJvmMetrics(registry);
-    // HTTP/1.1 only and uncapped virtual threads: an exchange may run on the request's own
-    // virtual thread (UpstreamClient.Builder#runOnCallingVirtualThreads says when that is safe).
+    // HTTP/1.1 only, uncapped virtual threads and a disconnect watch (ClientDisconnectHandler): an
+    // exchange may run on the request's own virtual thread (RelayServlet#executeOnVirtualThreads).
     UpstreamClient client = UpstreamClient.builder(config)
         .listener(new MicrometerMetrics(registry))
         .build();
@@ -209,7 +209,8 @@ public final class RelayMain {
     context.addServlet(health, "/health/upstream");
     context.addServlet(new ServletHolder("metrics", new MetricsServlet(registry)), "/metrics");
 
-    server.setHandler(new GracefulHandler(context));
+    // Tells the relay servlet about clients that leave before their response starts (issue 11).
+    server.setHandler(new GracefulHandler(new ClientDisconnectHandler(context)));
     server.setStopTimeout(shutdownTimeout.toMillis());
     server.setStopAtShutdown(false);
     try {

@@ -86,6 +86,13 @@ public final class RelayServlet extends HttpServlet {
   private static final Logger log = LoggerFactory.getLogger(RelayServlet.class);
   private static final int PATH_LOG_LENGTH = 200;
 
+  /**
+   * Request attribute through which a container adapter reports a client that leaves before its
+   * response starts (the servlet API cannot): a {@code java.util.function.Consumer<Runnable>} the
+   * servlet calls once, after the body was read, with the action that cancels the exchange.
+   */
+  public static final String CLIENT_GONE_HOOK = "dev.llmrelay.servlet.clientGoneHook";
+
   private transient volatile UpstreamClient client;
   private final boolean ownsClient;
   private transient volatile ProxyKeyCheck proxyKeys;
@@ -222,7 +229,8 @@ public final class RelayServlet extends HttpServlet {
       async.addListener(sink);
       AfterBody next =
           new AfterBody(
-              endpoint, ClientHeaders.forwardable(clientRequest, proxyKeys.enabled()), requestId, method, path, clientResponse, sink);
+              endpoint, ClientHeaders.forwardable(clientRequest, proxyKeys.enabled()), requestId, method, path, clientResponse, sink,
+              clientRequest.getAttribute(CLIENT_GONE_HOOK));
       if (body == null) {
         next.onBody(ClientBody.EMPTY);
       } else if (body.declaredLength() == 0) {
@@ -271,6 +279,8 @@ public final class RelayServlet extends HttpServlet {
     private final String path;
     private final HttpServletResponse clientResponse;
     private final ServletResponseSink sink;
+    /** A container's {@link #CLIENT_GONE_HOOK}, or null. */
+    private final Object clientRequestAttribute;
 
     AfterBody(
         Endpoint endpoint,
@@ -279,7 +289,8 @@ public final class RelayServlet extends HttpServlet {
         String method,
         String path,
         HttpServletResponse clientResponse,
-        ServletResponseSink sink) {
+        ServletResponseSink sink,
+        Object clientGoneHook) {
       this.endpoint = endpoint;
       this.headers = headers;
       this.requestId = requestId;
@@ -287,6 +298,7 @@ public final class RelayServlet extends HttpServlet {
       this.path = path;
       this.clientResponse = clientResponse;
       this.sink = sink;
+      this.clientRequestAttribute = clientGoneHook;
     }
 
     @Override
@@ -294,6 +306,11 @@ public final class RelayServlet extends HttpServlet {
       try {
         ClientRequest relayRequest =
             new ClientRequest(endpoint, headers, body.bytes(), requestId, body.model(), body.streamRequested(), body.models());
+        if (clientRequestAttribute instanceof java.util.function.Consumer<?> hook) {
+          @SuppressWarnings("unchecked") // the attribute's documented type
+          java.util.function.Consumer<Runnable> onClientGone = (java.util.function.Consumer<Runnable>) hook;
+          onClientGone.accept(sink::clientGone); // the body is read: the container may watch the connection now
+        }
         UpstreamExchange exchange = client.newExchange(relayRequest, sink);
         sink.attach(exchange);
         if (executeOnVirtualThreads && VirtualThreads.current()) {

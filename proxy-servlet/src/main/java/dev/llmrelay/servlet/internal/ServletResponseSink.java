@@ -27,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * bytes unchanged to the output stream; {@link #flush} pushes them to the client (the core calls it
  * at SSE event boundaries); {@link #onFailure} renders the error through {@link ErrorResponses}.
  * Writes are blocking and run on the thread that runs the exchange (the core's exchange thread,
- * or the request's own virtual thread under {@code runOrStart}), which is designed for it.
+ * or the request's own virtual thread under {@code UpstreamExchange.execute()}), which is designed for it.
  *
  * <p>Client gone: the servlet API reports a vanished client only as an exception from a write or
  * flush. Any such exception (and an {@link IllegalStateException} from a response the container
@@ -187,6 +187,12 @@ public final class ServletResponseSink implements ResponseSink, AsyncListener {
     log.debug("request {}: async error, cancelling the exchange: {}", requestId, String.valueOf(event.getThrowable()));
     cancelExchange();
     complete();
+  }
+
+  /** The container saw the client connection close: cancels the exchange, whatever thread runs it. */
+  public void clientGone() {
+    clientGone = true;
+    cancelExchange();
   }
 
   @Override

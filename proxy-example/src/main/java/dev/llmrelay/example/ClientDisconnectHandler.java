@@ -1,0 +1,233 @@
+package dev.llmrelay.example;
+
+import dev.llmrelay.servlet.RelayServlet;
+import java.io.IOException;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Consumer;
+import org.eclipse.jetty.io.Connection;
+import org.eclipse.jetty.io.EofException;
+import org.eclipse.jetty.io.SocketChannelEndPoint;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.internal.HttpConnection;
+import org.eclipse.jetty.util.Callback;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Tells the relay servlet when a client closes its connection before its response has started:
+ * while its request waits for a permit, sleeps in a backoff or waits for the upstream's headers.
+ * The servlet API has no such signal (a vanished client shows only as a failed write), so this
+ * Jetty handler offers one through {@link RelayServlet#CLIENT_GONE_HOOK}; the servlet then cancels
+ * the exchange (no upstream call if none started, the upstream connection closed if one had).
+ *
+ * <p>Why a handler has to ask: Jetty does not read from an HTTP/1.1 connection while a request is
+ * being handled once its content has been read (it registers read interest again only for the
+ * next request), so a client's FIN lies unread in the socket and no request failure listener, no
+ * {@code Connection.Listener.onClosed} and no {@code AsyncListener.onError} ever fires. When the
+ * servlet registers (its body read, the parser at the end of the message), this handler asks the
+ * endpoint for read interest itself ({@link org.eclipse.jetty.io.EndPoint#tryFillInterested}). When the socket becomes
+ * readable it does not read: it asks the socket how many bytes wait ({@code FIONREAD}, through
+ * {@code Socket.getInputStream().available()}), the {@code MSG_PEEK} test nginx uses for the same
+ * purpose. Readable with nothing to read, twice in a row (the first wake-up may be stale, left
+ * over from a selection made before Jetty read this request), is the end of the stream (a FIN) or
+ * a reset: the client is gone. Readable with bytes waiting is a pipelined request; those bytes belong to Jetty's
+ * parser for the next request, so they are left where they are and this connection is watched no
+ * further (watching again would spin: the socket stays readable). RFC 9112 §9.3.2 says a client
+ * must not pipeline after a non-idempotent method, so this only weakens detection for a {@code
+ * GET /v1/models} that a client pipelined behind; the relay still notices a vanished client on its
+ * first failing write there. A client that half-closes (sends FIN, keeps reading) is treated as
+ * gone, as nginx treats it (499) unless told to ignore client aborts.
+ *
+ * <p>The read interest is withdrawn before the request's callback completes, so Jetty finds the
+ * endpoint free when it registers its own interest for the next request on the connection. Only
+ * a plain-TCP HTTP/1.1 connection is watched this way; other connections (TLS, HTTP/2) rely on
+ * Jetty's own request failure listener, which reports an HTTP/2 stream reset and any failure
+ * Jetty sees itself.
+ *
+ * <p>On the client gone, the exchange is cancelled first (directly, so that it also works while
+ * the exchange runs on the request's own virtual thread: there Jetty's async-error path would
+ * wait for the servlet to return), then the connection is closed so that the client gets no
+ * empty response and Jetty releases it at once.
+ *
+ * <p>Thread-safety: a handler serves concurrent requests and has no state of its own; each
+ * request's {@code Watch} is touched by the servlet's thread, a selector or pool thread (socket
+ * readable) and the thread completing the request; a lock orders registering and withdrawing its
+ * read interest.
+ */
+public final class ClientDisconnectHandler extends Handler.Wrapper {
+  private static final Logger log = LoggerFactory.getLogger(ClientDisconnectHandler.class);
+
+  /** The reason the watch's own read interest is withdrawn; never seen by Jetty. */
+  private static final Throwable WITHDRAWN = new EofException("client disconnect watch withdrawn") {
+    @Override
+    public synchronized Throwable fillInStackTrace() {
+      return this;
+    }
+  };
+
+  /** Wraps {@code handler}, which serves the relay servlet. */
+  public ClientDisconnectHandler(Handler handler) {
+    super(handler);
+  }
+
+  @Override
+  public boolean handle(Request request, Response response, Callback callback) throws Exception {
+    Watch watch = new Watch(request);
+    request.setAttribute(RelayServlet.CLIENT_GONE_HOOK, watch);
+    return super.handle(request, response, new Callback.Nested(callback) {
+      @Override
+      public void succeeded() {
+        watch.withdraw();
+        super.succeeded();
+      }
+
+      @Override
+      public void failed(Throwable x) {
+        watch.withdraw();
+        super.failed(x);
+      }
+    });
+  }
+
+  /** One request's watch on its client connection; see the class comment. */
+  private static final class Watch implements Consumer<Runnable>, Callback {
+    private enum State { IDLE, READING, CHECKING, DONE }
+
+    private final Request request;
+    private final AtomicReference<Runnable> onClientGone = new AtomicReference<>();
+
+    // Guarded by lock: registering our read interest and withdrawing it must not interleave, or
+    // an interest registered just after the withdrawal would still hold the endpoint when Jetty
+    // asks for read interest for the next request (ReadPendingException).
+    private final ReentrantLock lock = new ReentrantLock();
+    private State state = State.IDLE;
+
+    // Touched only by the thread running succeeded() (one at a time: one interest at a time).
+    private boolean askedAgain;
+
+    Watch(Request request) {
+      this.request = request;
+    }
+
+    /** The servlet registers its cancel action, once, after reading the body. */
+    @Override
+    public void accept(Runnable action) {
+      onClientGone.set(action);
+      request.addFailureListener(failure -> clientGone("request failed: " + failure));
+      Connection connection = request.getConnectionMetaData().getConnection();
+      if (!(connection instanceof HttpConnection http1)
+          || !(http1.getEndPoint() instanceof SocketChannelEndPoint)) {
+        return; // HTTP/2 (failure listener) or TLS (bytes on the socket are not the client's)
+      }
+      if (!http1.getParser().isComplete() || !http1.isRequestBufferEmpty()) {
+        // Content still due (Jetty reads it) or pipelined bytes already buffered (a FIN behind
+        // them is the next request's business): nothing to watch.
+        return;
+      }
+      arm(State.IDLE);
+    }
+
+    /** The socket is readable: a FIN, a reset, a pipelined request, or a stale wake-up. */
+    @Override
+    public void succeeded() {
+      if (!transition(State.READING, State.CHECKING)) {
+        return;
+      }
+      int waiting;
+      try {
+        waiting = endPoint().getChannel().socket().getInputStream().available();
+      } catch (IOException e) {
+        waiting = 0; // input shut down or socket closed: gone as well
+      }
+      if (waiting > 0) {
+        transition(State.CHECKING, State.DONE);
+        log.debug("{} bytes pipelined behind a relayed request; not watching that connection further", waiting);
+        return;
+      }
+      if (!askedAgain) {
+        // Readable with nothing to read is EOF, or a wake-up from a selection made before Jetty
+        // read the bytes of this very request itself (the selector's readiness outlives the
+        // read). Ask once more: a socket at EOF stays readable and wakes us again at once; a
+        // stale wake-up does not come back.
+        askedAgain = true;
+        arm(State.CHECKING);
+        return;
+      }
+      if (transition(State.CHECKING, State.DONE)) {
+        clientGone("client closed its connection");
+      }
+    }
+
+    /** Our read interest failed: the endpoint closed or failed, or we withdrew it. */
+    @Override
+    public void failed(Throwable cause) {
+      if (cause != WITHDRAWN && transition(State.READING, State.DONE)) {
+        clientGone("client connection failed: " + cause);
+      }
+    }
+
+    @Override
+    public InvocationType getInvocationType() {
+      // Closing the connection fails the request, and ee10 runs the servlet's async listeners on
+      // the calling thread: never on a selector thread.
+      return InvocationType.BLOCKING;
+    }
+
+    /** The request completes: give the endpoint back to Jetty before it reads the next request. */
+    void withdraw() {
+      lock.lock();
+      try {
+        State was = state;
+        state = State.DONE;
+        if (was == State.READING) {
+          endPoint().getFillInterest().onFail(WITHDRAWN);
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    /** Registers our read interest if the watch is still in state {@code from}. */
+    private void arm(State from) {
+      lock.lock();
+      try {
+        if (state == from) {
+          state = endPoint().tryFillInterested(this) ? State.READING : State.DONE;
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private boolean transition(State from, State to) {
+      lock.lock();
+      try {
+        if (state != from) {
+          return false;
+        }
+        state = to;
+        return true;
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private SocketChannelEndPoint endPoint() {
+      return (SocketChannelEndPoint) request.getConnectionMetaData().getConnection().getEndPoint();
+    }
+
+    private void clientGone(String why) {
+      Runnable action = onClientGone.getAndSet(null);
+      if (action == null) {
+        return;
+      }
+      log.debug("client gone before its response: {}", why);
+      action.run();
+      // No response can reach it; closing through the connection also fails the request in Jetty.
+      request.getConnectionMetaData().getConnection().close();
+    }
+  }
+}
