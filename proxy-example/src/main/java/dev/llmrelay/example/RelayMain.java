@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * OpenAI-compatible upstream first, so the proxy runs with no key and no network.
  *
  * <p>On SIGTERM or Ctrl-C it stops accepting, lets in-flight requests finish for at most {@code
- * SHUTDOWN_TIMEOUT_SECONDS} (default 30), then cancels what is left and releases everything.
+ * SHUTDOWN_TIMEOUT_SECONDS} (default 30), then answers what is left (503 {@code relay_closed}, or
+ * the in-band error event in a stream under way) and releases everything ({@link RunningRelay#close()}).
  */
 public final class RelayMain {
   private static final Logger log = LoggerFactory.getLogger(RelayMain.class);
@@ -211,8 +212,7 @@ public final class RelayMain {
     context.addServlet(new ServletHolder("metrics", new MetricsServlet(registry)), "/metrics");
 
     server.setHandler(new GracefulHandler(context));
-    server.setStopTimeout(shutdownTimeout.toMillis());
-    server.setStopAtShutdown(false);
+    server.setStopAtShutdown(false); // RunningRelay.close() orders the shutdown (the hook calls it)
     try {
       server.start();
     } catch (Exception e) {
@@ -220,7 +220,7 @@ public final class RelayMain {
       throw new IllegalStateException(
           "cannot listen on " + config.relayHost() + ":" + config.relayPort() + ": " + e.getMessage(), e);
     }
-    RunningRelay running = new RunningRelay(server, connector, client, simulator, config);
+    RunningRelay running = new RunningRelay(server, connector, client, simulator, config, shutdownTimeout);
     log.info(
         "llmrelay listening on {} (Java {}, {} threads) -> {}",
         running.url(),
