@@ -192,7 +192,7 @@ public final class RelayMain {
       threads.setVirtualThreadsExecutor(Threads.newPerTaskExecutor("llmrelay-http-vt-"));
     }
     Server server = new Server(threads);
-    ServerConnector connector = new ServerConnector(server);
+    ServerConnector connector = new ServerConnector(server, new UpgradeIgnoringHttpConnectionFactory());
     connector.setHost(config.relayHost());
     connector.setPort(config.relayPort());
     // Longer than any legal silence: the relay owns every timeout, the connector must not fire first.
@@ -212,6 +212,11 @@ public final class RelayMain {
     context.addServlet(new ServletHolder("metrics", new MetricsServlet(registry)), "/metrics");
 
     server.setHandler(new GracefulHandler(context));
+    // Every response is the proxy's: one X-Request-Id on each, JSON for the container's errors.
+    server.insertHandler(new RequestIdHandler());
+    JsonErrorHandler containerErrors = new JsonErrorHandler();
+    server.setErrorHandler(containerErrors);
+    context.setErrorHandler(containerErrors);
     server.setStopAtShutdown(false); // RunningRelay.close() orders the shutdown (the hook calls it)
     try {
       server.start();
