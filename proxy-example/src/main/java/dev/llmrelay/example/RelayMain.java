@@ -231,7 +231,7 @@ public final class RelayMain {
         running.url(),
         Runtime.version().feature(),
         Threads.virtualThreadsAvailable() ? "virtual" : "platform",
-        config.upstreamBaseUrl());
+        LogSafeUrl.of(config.upstreamBaseUrl()));
     log.info("effective configuration: {}", config);
     return running;
   }
