@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
@@ -191,6 +192,41 @@ class GracefulShutdownTest {
     assertThat(pausingStream.get(10, TimeUnit.SECONDS).body()).contains("\"n\":2").endsWith("data: [DONE]\n\n");
     assertThat(closeMillis).as("waited for them, not for the 20 s timeout").isBetween(1500L, 15000L);
     assertThat(relay.client().stats().permitsAvailable()).isEqualTo(2);
+    relay = null;
+  }
+
+  @Test
+  void aNewRequestOnAKeptAliveConnectionDuringShutdownGetsJson503RelayClosed() throws Exception {
+    // Given a stream that keeps the relay draining, and a kept-alive connection that served one request
+    CountDownLatch streaming = new CountDownLatch(1);
+    upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
+        .body(new SlowStream(streaming, 20, 100)).build());
+    relay = RelayMain.start(env(upstream.url("/v1").toString(), "SHUTDOWN_TIMEOUT_SECONDS", "20"), dir.resolve(".env"), false);
+    int port = relay.port();
+    CompletableFuture<RawHttp.Response> stream = send(RawHttp.post("/v1/chat/completions", STREAM_CHAT));
+    assertThat(streaming.await(5, TimeUnit.SECONDS)).isTrue();
+    try (Socket keptAlive = new Socket(InetAddress.getLoopbackAddress(), port)) {
+      keptAlive.setSoTimeout(10_000);
+      keptAlive.getOutputStream().write("GET /health HTTP/1.1\r\nHost: x\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+      assertThat(RawHttp.read(keptAlive.getInputStream()).status()).isEqualTo(200);
+
+      // When the relay starts shutting down and the client sends its next request
+      RunningRelay closing = relay;
+      CompletableFuture<Void> closed = CompletableFuture.runAsync(closing::close, clients);
+      await().atMost(Duration.ofSeconds(1)).until(() -> refusesConnections(port));
+      keptAlive.getOutputStream().write(
+          "GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: late-1\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+
+      // Then it is refused in the relay's words, and the stream under way still ends whole
+      RawHttp.Response late = RawHttp.read(keptAlive.getInputStream());
+      assertThat(late.status()).isEqualTo(503);
+      assertThat(late.header("Content-Type")).startsWith("application/json");
+      assertThat(late.body()).contains("\"code\":\"relay_closed\"");
+      assertThat(late.header("Retry-After")).isEqualTo("1");
+      assertThat(late.header("X-Request-Id")).isEqualTo("late-1");
+      assertThat(stream.get(10, TimeUnit.SECONDS).body()).endsWith("data: [DONE]\n\n");
+      closed.get(10, TimeUnit.SECONDS);
+    }
     relay = null;
   }
 
