@@ -20,8 +20,9 @@ import org.eclipse.jetty.util.Callback;
  * a servlet's {@code sendError}. Installed as the server's error handler (errors before any
  * context, such as the parser's) and as the servlet context's (errors inside it).
  *
- * <p>Every status maps to one code here; the message is the status phrase plus Jetty's reason when
- * it gives one (its reasons are fixed texts, such as "Ambiguous URI path separator"). Answers every
+ * <p>Every status maps to one code here; the message is the status phrase, plus Jetty's reason for
+ * a 4xx (fixed texts such as "Ambiguous URI path separator"; a 5xx reason can be an exception's
+ * message and stays in the log). Answers every
  * method, not only Jetty's default GET/POST/HEAD, so no error goes out with an empty body. Stateless
  * and thread-safe.
  */
@@ -94,7 +95,8 @@ final class JsonErrorHandler extends ErrorHandler {
       default -> status < 500 ? "bad_request" : "internal_error";
     };
     String phrase = HttpStatus.getMessage(status);
-    String message = usableReason(reason, phrase) ? phrase + ": " + reason + "." : phrase + ".";
+    // A 4xx reason is Jetty's parser text; a 5xx one may be an exception's message: not for clients.
+    String message = status < 500 && usableReason(reason, phrase) ? phrase + ": " + reason + "." : phrase + ".";
     return new ContainerError(status, code, message);
   }
 
