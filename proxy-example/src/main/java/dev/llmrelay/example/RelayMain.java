@@ -45,7 +45,8 @@ import org.slf4j.LoggerFactory;
  * OpenAI-compatible upstream first, so the proxy runs with no key and no network.
  *
  * <p>On SIGTERM or Ctrl-C it stops accepting, lets in-flight requests finish for at most {@code
- * SHUTDOWN_TIMEOUT_SECONDS} (default 30), then cancels what is left and releases everything.
+ * SHUTDOWN_TIMEOUT_SECONDS} (default 30), then answers what is left (503 {@code relay_closed}, or
+ * the in-band error event in a stream under way) and releases everything ({@link RunningRelay#close()}).
  */
 public final class RelayMain {
   private static final Logger log = LoggerFactory.getLogger(RelayMain.class);
@@ -190,7 +191,7 @@ public final class RelayMain {
       threads.setVirtualThreadsExecutor(Threads.newPerTaskExecutor("llmrelay-http-vt-"));
     }
     Server server = new Server(threads);
-    ServerConnector connector = new ServerConnector(server);
+    ServerConnector connector = new ServerConnector(server, new UpgradeIgnoringHttpConnectionFactory());
     connector.setHost(config.relayHost());
     connector.setPort(config.relayPort());
     // Longer than any legal silence: the relay owns every timeout, the connector must not fire first.
@@ -211,8 +212,12 @@ public final class RelayMain {
 
     // Tells the relay servlet about clients that leave before their response starts (issue 11).
     server.setHandler(new GracefulHandler(new ClientDisconnectHandler(context)));
-    server.setStopTimeout(shutdownTimeout.toMillis());
-    server.setStopAtShutdown(false);
+    // Every response is the proxy's: one X-Request-Id on each, JSON for the container's errors.
+    server.insertHandler(new RequestIdHandler());
+    JsonErrorHandler containerErrors = new JsonErrorHandler();
+    server.setErrorHandler(containerErrors);
+    context.setErrorHandler(containerErrors);
+    server.setStopAtShutdown(false); // RunningRelay.close() orders the shutdown (the hook calls it)
     try {
       server.start();
     } catch (Exception e) {
@@ -220,13 +225,13 @@ public final class RelayMain {
       throw new IllegalStateException(
           "cannot listen on " + config.relayHost() + ":" + config.relayPort() + ": " + e.getMessage(), e);
     }
-    RunningRelay running = new RunningRelay(server, connector, client, simulator, config);
+    RunningRelay running = new RunningRelay(server, connector, client, simulator, config, shutdownTimeout);
     log.info(
         "llmrelay listening on {} (Java {}, {} threads) -> {}",
         running.url(),
         Runtime.version().feature(),
         Threads.virtualThreadsAvailable() ? "virtual" : "platform",
-        config.upstreamBaseUrl());
+        LogSafeUrl.of(config.upstreamBaseUrl()));
     log.info("effective configuration: {}", config);
     return running;
   }
