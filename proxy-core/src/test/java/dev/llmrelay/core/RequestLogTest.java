@@ -157,7 +157,7 @@ class RequestLogTest {
     RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).build());
 
     for (int i = 0; i < 200; i++) {
-      client.recordRejection("key-" + i, "POST", "/v1/chat/completions", new InvalidProxyKeyException());
+      client.recordRejection("key-" + i, "POST", "/v1/chat/completions", new RelayException(401, "invalid_proxy_key", "Missing or invalid proxy key.", null, false, 0, null) {});
     }
 
     assertThat(client.stats().rejected()).as("every refusal counted").isEqualTo(200);

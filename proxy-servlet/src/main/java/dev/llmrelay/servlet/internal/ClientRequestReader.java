@@ -6,8 +6,6 @@ import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonToken;
 import com.fasterxml.jackson.core.StreamReadConstraints;
 import com.fasterxml.jackson.core.exc.StreamConstraintsException;
-import dev.llmrelay.core.InvalidJsonException;
-import dev.llmrelay.core.RequestTooLargeException;
 import dev.llmrelay.core.internal.JsonBodies;
 import java.io.IOException;
 import java.io.InputStream;

@@ -1,6 +1,5 @@
 package dev.llmrelay.servlet.internal;
 
-import dev.llmrelay.core.InvalidProxyKeyException;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;

@@ -3,8 +3,6 @@ package dev.llmrelay.servlet.internal;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import dev.llmrelay.core.InvalidJsonException;
-import dev.llmrelay.core.RequestTooLargeException;
 import java.io.ByteArrayInputStream;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;

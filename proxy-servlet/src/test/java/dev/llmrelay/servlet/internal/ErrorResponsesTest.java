@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llmrelay.core.ConcurrencyLimitException;
-import dev.llmrelay.core.InvalidJsonException;
 import dev.llmrelay.core.UpstreamErrorException;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.llmrelay.core.ExchangeResult;
-import dev.llmrelay.core.InvalidJsonException;
 import dev.llmrelay.core.UpstreamExchange;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;

@@ -1,4 +1,6 @@
-package dev.llmrelay.core;
+package dev.llmrelay.servlet.internal;
+
+import dev.llmrelay.core.RelayException;
 
 /**
  * The path exists but not for this method: HTTP 405, code {@code method_not_allowed}. Immutable and

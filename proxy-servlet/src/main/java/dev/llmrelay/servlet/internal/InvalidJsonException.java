@@ -1,4 +1,6 @@
-package dev.llmrelay.core;
+package dev.llmrelay.servlet.internal;
+
+import dev.llmrelay.core.RelayException;
 
 /**
  * The client request body is not a JSON object: HTTP 400, code {@code invalid_json}. Immutable and

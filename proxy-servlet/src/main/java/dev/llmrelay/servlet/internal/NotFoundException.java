@@ -1,4 +1,6 @@
-package dev.llmrelay.core;
+package dev.llmrelay.servlet.internal;
+
+import dev.llmrelay.core.RelayException;
 
 /**
  * The path is not one the proxy serves: HTTP 404, code {@code not_found}. Immutable and

@@ -1,4 +1,6 @@
-package dev.llmrelay.core;
+package dev.llmrelay.servlet.internal;
+
+import dev.llmrelay.core.RelayException;
 
 /**
  * The client request body is larger than {@code MAX_REQUEST_BYTES}: HTTP 413, code {@code

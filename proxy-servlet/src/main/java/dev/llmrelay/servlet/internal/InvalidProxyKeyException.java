@@ -1,4 +1,6 @@
-package dev.llmrelay.core;
+package dev.llmrelay.servlet.internal;
+
+import dev.llmrelay.core.RelayException;
 
 /**
  * Inbound keys are configured ({@code RELAY_API_KEYS}) and the client presented none or a wrong
