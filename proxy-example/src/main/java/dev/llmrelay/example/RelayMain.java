@@ -2,7 +2,6 @@ package dev.llmrelay.example;
 
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.UpstreamClient;
-import dev.llmrelay.core.internal.Threads;
 import dev.llmrelay.core.metrics.MicrometerMetrics;
 import dev.llmrelay.example.simulate.SimulatedUpstream;
 import dev.llmrelay.example.simulate.SimulatorConfig;
@@ -33,6 +32,7 @@ import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.server.handler.GracefulHandler;
+import org.eclipse.jetty.util.VirtualThreads;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -186,9 +186,9 @@ public final class RelayMain {
         .build();
     QueuedThreadPool threads = new QueuedThreadPool(200, 8);
     threads.setName("llmrelay-http");
-    if (Threads.virtualThreadsAvailable()) {
+    if (VirtualThreads.areSupported()) {
       // Jetty keeps platform threads for its selectors; servlet code runs on virtual threads.
-      threads.setVirtualThreadsExecutor(Threads.newPerTaskExecutor("llmrelay-http-vt-"));
+      threads.setVirtualThreadsExecutor(VirtualThreads.getNamedVirtualThreadsExecutor("llmrelay-http-vt-"));
     }
     Server server = new Server(threads);
     ServerConnector connector = new ServerConnector(server, new UpgradeIgnoringHttpConnectionFactory());
@@ -230,7 +230,7 @@ public final class RelayMain {
         "llmrelay listening on {} (Java {}, {} threads) -> {}",
         running.url(),
         Runtime.version().feature(),
-        Threads.virtualThreadsAvailable() ? "virtual" : "platform",
+        VirtualThreads.areSupported() ? "virtual" : "platform",
         LogSafeUrl.of(config.upstreamBaseUrl()));
     log.info("effective configuration: {}", config);
     return running;

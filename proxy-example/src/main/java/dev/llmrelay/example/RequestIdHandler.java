@@ -1,6 +1,6 @@
 package dev.llmrelay.example;
 
-import dev.llmrelay.servlet.internal.RequestIds;
+import dev.llmrelay.servlet.RequestIds;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;

@@ -11,7 +11,6 @@ import dev.llmrelay.servlet.internal.ErrorResponses;
 import dev.llmrelay.servlet.internal.HealthResponses;
 import dev.llmrelay.servlet.internal.LogSafe;
 import dev.llmrelay.servlet.internal.Paths;
-import dev.llmrelay.servlet.internal.RequestIds;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;

@@ -20,7 +20,6 @@ import dev.llmrelay.servlet.internal.LogSafe;
 import dev.llmrelay.servlet.internal.Paths;
 import dev.llmrelay.servlet.internal.ProxyKeyCheck;
 import dev.llmrelay.servlet.internal.RequestBodyTimeoutException;
-import dev.llmrelay.servlet.internal.RequestIds;
 import dev.llmrelay.servlet.internal.ServletResponseSink;
 import dev.llmrelay.servlet.internal.VirtualThreads;
 import jakarta.servlet.AsyncContext;

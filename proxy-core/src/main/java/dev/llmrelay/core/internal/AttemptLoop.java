@@ -133,8 +133,10 @@ final class AttemptLoop {
         if (!delay.isZero()) {
           control.phase(ExchangeControl.Phase.BACKOFF);
           client.recorder().retry();
-          attemptLog.line("retrying in {}s after {}{}", String.format(java.util.Locale.ROOT, "%.1f", delay.toMillis() / 1000.0),
-              lastReason, "");
+          if (attemptLog.on()) {
+            attemptLog.line("retrying in {}s after {}", String.format(java.util.Locale.ROOT, "%.1f", delay.toMillis() / 1000.0),
+                lastReason);
+          }
           control.sleep(delay);
         } else if (attempts > 0) {
           client.recorder().retry();
@@ -234,8 +236,8 @@ final class AttemptLoop {
       if (purpose == Purpose.CONTINUATION) {
         lastReason = code == 400 ? "prefill_rejected" : "HTTP " + code;
         results.add(code == 400 ? "prefill_rejected" : "failed");
-        log.info("request {}: {} {} the continuation (HTTP {}); {}", clientRequest.requestId(), route.name(),
-            code == 400 ? "refused" : "failed", code, "trying the next route");
+        log.info("request {}: {} {} the continuation (HTTP {})", clientRequest.requestId(), route.name(),
+            code == 400 ? "refused" : "failed", code);
         return code != 400 && a.retryableStatus() ? Move.SAME_ROUTE : Move.OTHER_ROUTE;
       }
       if (a.retryableStatus()) {

@@ -16,32 +16,6 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class Threads {
   private Threads() {}
 
-  private static final java.lang.invoke.MethodHandle IS_VIRTUAL = isVirtualHandle();
-
-  private static java.lang.invoke.MethodHandle isVirtualHandle() {
-    if (!virtualThreadsAvailable()) {
-      return null;
-    }
-    try {
-      return java.lang.invoke.MethodHandles.publicLookup()
-          .findVirtual(Thread.class, "isVirtual", java.lang.invoke.MethodType.methodType(boolean.class));
-    } catch (ReflectiveOperationException e) {
-      return null;
-    }
-  }
-
-  /** True when {@code thread} is a virtual thread (never on Java 17). */
-  public static boolean isVirtual(Thread thread) {
-    if (IS_VIRTUAL == null) {
-      return false;
-    }
-    try {
-      return (boolean) IS_VIRTUAL.invokeExact(thread);
-    } catch (Throwable e) {
-      return false;
-    }
-  }
-
   /** True when this runtime has virtual threads (Java 21+). */
   public static boolean virtualThreadsAvailable() {
     return Runtime.version().feature() >= 21;

@@ -1,12 +1,6 @@
 package dev.llmrelay.servlet.internal;
 
-import com.fasterxml.jackson.core.JsonFactory;
-import com.fasterxml.jackson.core.JsonLocation;
-import com.fasterxml.jackson.core.JsonParser;
-import com.fasterxml.jackson.core.JsonToken;
-import com.fasterxml.jackson.core.StreamReadConstraints;
-import com.fasterxml.jackson.core.exc.StreamConstraintsException;
-import dev.llmrelay.core.internal.JsonBodies;
+import dev.llmrelay.core.RequestBodies;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.Arrays;
@@ -19,19 +13,18 @@ import java.util.Arrays;
  * {@link PartialBody#readFrom} per ready read ({@link ClientBodyListener}); {@link #read} is the
  * blocking form of the same.
  *
- * <p>Validation uses Jackson's streaming parser, so a 32 MiB body never becomes a tree; it parses
- * the whole document (a truncated or trailing-garbage body is refused) and picks out the top-level
- * {@code model}, {@code models} and {@code stream} for routing and the request log. Jackson's default string limit (20 M
- * characters) is lifted to the body limit, because base64 images in vision requests are long
- * strings. Error messages name the position of a syntax error, never the body's content, which
- * may hold anything.
+ * <p>Validation is core's {@link RequestBodies}: one streaming pass, so a 32 MiB body never becomes
+ * a tree, that refuses a truncated or trailing-garbage body and picks out the top-level {@code
+ * model}, {@code models} and {@code stream} for routing and the request log; string values may be
+ * as long as the body limit (base64 images). Error messages name the position of a syntax error,
+ * never the body's content, which may hold anything.
  *
  * <p>Immutable and thread-safe.
  */
 public final class ClientRequestReader {
 
   private final long maxBytes;
-  private final JsonFactory json;
+  private final RequestBodies bodies;
 
   /** @param maxBytes {@code MAX_REQUEST_BYTES} */
   public ClientRequestReader(long maxBytes) {
@@ -39,13 +32,7 @@ public final class ClientRequestReader {
       throw new IllegalArgumentException("maxBytes must be 1.." + (Integer.MAX_VALUE - 8) + ": " + maxBytes);
     }
     this.maxBytes = maxBytes;
-    this.json =
-        JsonFactory.builder()
-            .streamReadConstraints(
-                StreamReadConstraints.builder()
-                    .maxStringLength((int) Math.max(maxBytes, StreamReadConstraints.DEFAULT_MAX_STRING_LEN))
-                    .build())
-            .build();
+    this.bodies = new RequestBodies(maxBytes);
   }
 
   /**
@@ -158,54 +145,12 @@ public final class ClientRequestReader {
   }
 
   ClientBody parse(byte[] body) {
-    JsonBodies.RequestFields fields;
-    try (JsonParser parser = json.createParser(body)) {
-      JsonToken token = parser.nextToken();
-      if (token == null) {
-        throw new InvalidJsonException("the body is empty");
-      }
-      if (token != JsonToken.START_OBJECT) {
-        throw new InvalidJsonException("found " + describe(token) + " instead");
-      }
-      fields = JsonBodies.readRequestFields(parser);
-      if (parser.nextToken() != null) {
-        throw new InvalidJsonException("there is more content after the JSON object");
-      }
-    } catch (StreamConstraintsException e) {
-      throw new InvalidJsonException("it exceeds a parser limit (nesting or number length)");
-    } catch (IOException e) {
-      throw new InvalidJsonException("it is not valid JSON" + where(e));
+    RequestBodies.Fields fields;
+    try {
+      fields = bodies.parse(body);
+    } catch (RequestBodies.MalformedBodyException e) {
+      throw new InvalidJsonException(e.getMessage());
     }
     return new ClientBody(body, fields.model(), fields.stream(), fields.models());
-  }
-
-
-  private static String where(IOException e) {
-    if (e instanceof com.fasterxml.jackson.core.JsonProcessingException jpe) {
-      JsonLocation at = jpe.getLocation();
-      if (at != null && at.getLineNr() > 0) {
-        return " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
-      }
-    }
-    return "";
-  }
-
-  private static String describe(JsonToken token) {
-    switch (token) {
-      case START_ARRAY:
-        return "an array";
-      case VALUE_STRING:
-        return "a string";
-      case VALUE_NUMBER_INT:
-      case VALUE_NUMBER_FLOAT:
-        return "a number";
-      case VALUE_TRUE:
-      case VALUE_FALSE:
-        return "a boolean";
-      case VALUE_NULL:
-        return "null";
-      default:
-        return "something else";
-    }
   }
 }

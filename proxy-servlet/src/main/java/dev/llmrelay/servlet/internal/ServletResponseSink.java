@@ -1,9 +1,9 @@
 package dev.llmrelay.servlet.internal;
 
+import dev.llmrelay.core.HopByHop;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.ResponseSink;
 import dev.llmrelay.core.UpstreamExchange;
-import dev.llmrelay.core.internal.HopByHopHeaders;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
 import jakarta.servlet.AsyncListener;
@@ -12,7 +12,6 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.util.List;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,7 +44,6 @@ import org.slf4j.LoggerFactory;
  */
 public final class ServletResponseSink implements ResponseSink, AsyncListener {
   private static final Logger log = LoggerFactory.getLogger(ServletResponseSink.class);
-  private static final Set<String> REPLACED = Set.of("x-request-id");
 
   private final AsyncContext asyncContext;
   private final HttpServletResponse clientResponse;
@@ -92,9 +90,9 @@ public final class ServletResponseSink implements ResponseSink, AsyncListener {
       for (String name : headers.keySet()) {
         named |= name.equalsIgnoreCase("connection");
       }
-      Map<String, List<String>> endToEnd = named ? HopByHopHeaders.endToEnd(headers, REPLACED) : headers;
+      Map<String, List<String>> endToEnd = named ? HopByHop.endToEnd(headers) : headers;
       endToEnd.forEach((name, values) -> {
-        if (HopByHopHeaders.isAlwaysHopByHop(name) || name.equalsIgnoreCase("x-request-id")) {
+        if (HopByHop.isHopByHop(name) || name.equalsIgnoreCase("x-request-id")) {
           return;
         }
         boolean first = true;

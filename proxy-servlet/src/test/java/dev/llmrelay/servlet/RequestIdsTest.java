@@ -1,4 +1,4 @@
-package dev.llmrelay.servlet.internal;
+package dev.llmrelay.servlet;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package dev.llmrelay.servlet.internal;
+package dev.llmrelay.servlet;
 
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
@@ -7,7 +7,9 @@ import java.util.concurrent.ThreadLocalRandom;
  * Chooses the {@code X-Request-Id} of a client request: the client's own when it is safe to
  * repeat in headers and logs (1 to {@value #MAX_LENGTH} visible ASCII characters), else a new
  * random UUID. Keeping the client's id lets a caller find its request in the relay's and the
- * upstream's logs; refusing anything else keeps header and log injection out. Stateless.
+ * upstream's logs; refusing anything else keeps header and log injection out. The servlets use
+ * it for every request; a container-level filter or handler that must set the same id before the
+ * servlets run (as the launcher's does) uses it too, so both agree. Stateless and thread-safe.
  */
 public final class RequestIds {
   /** The longest client-supplied id that is kept. */
@@ -37,7 +39,8 @@ public final class RequestIds {
     return new UUID(most, least).toString();
   }
 
-  static boolean isValid(String value) {
+  /** True when {@code value} would be kept as the request's id. */
+  public static boolean isValid(String value) {
     if (value == null || value.isEmpty() || value.length() > MAX_LENGTH) {
       return false;
     }
