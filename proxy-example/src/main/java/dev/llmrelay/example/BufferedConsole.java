@@ -21,7 +21,7 @@ import java.util.concurrent.locks.LockSupport;
  * Runtime.halt}, {@code -XX:+ExitOnOutOfMemoryError}) loses at most the last {@code interval} of
  * lines; the launcher documents this.
  *
- * <p>slf4j-simple looks {@code System.err} up on every line, so replacing it is enough; it also
+ * <p>The launcher's logback console appender looks {@code System.err} up on every write, so replacing it is enough; it also
  * flushes after every line, so the buffer ignores {@code flush()} and only the flusher (and {@link
  * #close()}) write it out. Thread-safe (a {@link PrintStream} and a {@link BufferedOutputStream}
  * are).
@@ -75,7 +75,7 @@ final class BufferedConsole implements AutoCloseable {
   }
 
   /**
-   * A buffer whose {@code flush()} does nothing: slf4j-simple flushes after every line, which
+   * A buffer whose {@code flush()} does nothing: the console appender flushes after every line, which
    * would make the buffer useless. Only {@link #flushNow()} (the flusher, close) writes.
    */
   private static final class DeferredFlush extends BufferedOutputStream {

@@ -45,7 +45,7 @@ class BufferedConsoleTest {
       assertThat(System.err).isNotSameAs(before);
       for (int i = 0; i < 500; i++) {
         System.err.println("request line " + i);
-        System.err.flush(); // slf4j-simple flushes after every line
+        System.err.flush(); // the console appender flushes after every line
       }
       await().atMost(Duration.ofSeconds(3)).until(() -> target.text().contains("request line 499"));
       assertThat(target.text()).contains("request line 0\n");
