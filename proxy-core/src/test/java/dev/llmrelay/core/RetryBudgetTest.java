@@ -44,6 +44,11 @@ class RetryBudgetTest {
     }
   }
 
+  /** Short backoffs, but attempt timeouts no loaded machine reaches: only the budget decides. */
+  private RelayConfig.Builder patient() {
+    return fast(server).attemptTimeout(java.time.Duration.ofSeconds(5)).retryTimeout(java.time.Duration.ofSeconds(5));
+  }
+
   private static MockResponse json(int code, String body) {
     return new MockResponse.Builder().code(code).setHeader("Content-Type", "application/json").body(body).build();
   }
@@ -55,7 +60,7 @@ class RetryBudgetTest {
         new MockResponse.Builder().code(429).setHeader("Retry-After", "1").setHeader("Content-Type", "application/json")
             .body("{\"error\":{\"message\":\"slow down\"}}").build(),
         json(200, "{\"ok\":true}")));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    RealUpstreamClient client = leaks.client(patient().build());
 
     // When eight requests arrive together
     List<RecordingSink> sinks = new ArrayList<>();
@@ -85,7 +90,7 @@ class RetryBudgetTest {
         json(500, "{\"error\":{\"message\":\"boom\"}}"),
         new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{\"ok\":true}")
             .headersDelay(300, TimeUnit.MILLISECONDS).build()));
-    RealUpstreamClient client = leaks.client(fast(server).retryBudgetPercent(0).retryBudgetMinRetries(1).build());
+    RealUpstreamClient client = leaks.client(patient().retryBudgetPercent(0).retryBudgetMinRetries(1).build());
 
     // When two requests fail together and both want to retry while one retry is in flight
     RecordingSink a = new RecordingSink();
