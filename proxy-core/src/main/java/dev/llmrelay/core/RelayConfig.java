@@ -11,7 +11,7 @@ import java.util.Optional;
 
 /**
  * The whole configuration of a relay: upstream, limits, timeouts, health and logging. Built with
- * {@link #builder()} or read from environment variables with {@link #fromEnvironment(Map, Path)};
+ * {@link #builder()} or read from environment variables with {@link #fromEnvironment(Map)};
  * the variable names are those of the design (DESIGN.md §6) and are part of the public interface.
  *
  * <p>Durations are {@link Duration}s. A zero duration means what each setting's javadoc says: for
@@ -22,10 +22,6 @@ import java.util.Optional;
 public final class RelayConfig {
   /** Default {@code UPSTREAM_BASE_URL}: OpenRouter's OpenAI-compatible API. */
   public static final String DEFAULT_UPSTREAM_BASE_URL = "https://openrouter.ai/api/v1";
-  /** Default {@code RELAY_HOST}: loopback only. */
-  public static final String DEFAULT_RELAY_HOST = "127.0.0.1";
-  /** Default {@code RELAY_PORT}. */
-  public static final int DEFAULT_RELAY_PORT = 5000;
   /** Default {@code MAX_CONCURRENT_REQUESTS}. */
   public static final int DEFAULT_MAX_CONCURRENT_REQUESTS = 10;
   /** Default {@code MAX_WAIT_SECONDS}. */
@@ -87,9 +83,6 @@ public final class RelayConfig {
 
   private final URI upstreamBaseUrl;
   private final String upstreamApiKey;
-  private final String relayHost;
-  private final int relayPort;
-  private final List<String> relayApiKeys;
   private final int maxConcurrentRequests;
   private final Duration maxWait;
   private final int maxQueuedRequests;
@@ -134,9 +127,6 @@ public final class RelayConfig {
   private RelayConfig(Builder b) {
     this.upstreamBaseUrl = b.upstreamBaseUrl;
     this.upstreamApiKey = b.upstreamApiKey;
-    this.relayHost = b.relayHost;
-    this.relayPort = b.relayPort;
-    this.relayApiKeys = List.copyOf(b.relayApiKeys);
     this.maxConcurrentRequests = b.maxConcurrentRequests;
     this.maxWait = b.maxWait;
     this.maxQueuedRequests = b.maxQueuedRequests;
@@ -192,30 +182,17 @@ public final class RelayConfig {
   }
 
   /**
-   * Reads the configuration from environment variables, with a {@code .env} file supplying the
-   * values the environment lacks. Every variable of DESIGN.md §6 is read and validated; the
-   * first invalid one fails with an {@link IllegalArgumentException} whose message names it.
+   * Reads the configuration from variables named as in the README's table (usually {@code
+   * System.getenv()}, or the environment merged with a {@code .env} file by the caller: the
+   * servlet adapter and the launcher do that). Every variable is read and validated; the first
+   * invalid one fails with an {@link IllegalArgumentException} whose message names it. Names this
+   * configuration does not know (a launcher's own) are ignored.
    *
-   * @param environment the process environment (usually {@code System.getenv()})
-   * @param dotenvFile a {@code .env} file; ignored when null or absent
+   * @param variables name to value
    * @throws IllegalArgumentException naming the variable when a value is invalid
    */
-  public static RelayConfig fromEnvironment(Map<String, String> environment, Path dotenvFile) {
-    return ConfigParser.parse(environment, dotenvFile);
-  }
-
-  /**
-   * The variables {@link #fromEnvironment(Map, Path)} sees: the {@code .env} file's values
-   * overridden by the environment's. Launchers use it to read settings of their own (such as a
-   * simulated upstream) with the same precedence.
-   *
-   * @param environment the process environment
-   * @param dotenvFile a {@code .env} file; ignored when null or absent
-   * @return a new mutable map
-   * @throws IllegalArgumentException when the file has a malformed line (named by number)
-   */
-  public static Map<String, String> mergeDotenv(Map<String, String> environment, Path dotenvFile) {
-    return ConfigParser.merge(environment, dotenvFile);
+  public static RelayConfig fromEnvironment(Map<String, String> variables) {
+    return ConfigParser.parse(variables);
   }
 
   /** {@code UPSTREAM_BASE_URL}: where requests go; {@code /v1/x} is sent to {@code base + /x}. */
@@ -229,21 +206,6 @@ public final class RelayConfig {
    */
   public Optional<String> upstreamApiKey() {
     return Optional.ofNullable(upstreamApiKey);
-  }
-
-  /** {@code RELAY_HOST}: the address the launcher binds (default loopback). */
-  public String relayHost() {
-    return relayHost;
-  }
-
-  /** {@code RELAY_PORT}: the port the launcher binds (0 = any free port). */
-  public int relayPort() {
-    return relayPort;
-  }
-
-  /** {@code RELAY_API_KEYS}: keys clients must present as Bearer tokens; empty = no check. */
-  public List<String> relayApiKeys() {
-    return relayApiKeys;
   }
 
   /** {@code MAX_CONCURRENT_REQUESTS}: permits, i.e. client requests in flight upstream at once. */
@@ -483,12 +445,6 @@ public final class RelayConfig {
         + redactUrl(upstreamBaseUrl.toString())
         + ", upstreamKey="
         + mask(upstreamApiKey)
-        + ", listen="
-        + relayHost
-        + ":"
-        + relayPort
-        + ", relayKeys="
-        + relayApiKeys.size()
         + ", maxConcurrent="
         + maxConcurrentRequests
         + ", maxWait="
@@ -605,9 +561,6 @@ public final class RelayConfig {
   public static final class Builder {
     private URI upstreamBaseUrl = URI.create(DEFAULT_UPSTREAM_BASE_URL);
     private String upstreamApiKey;
-    private String relayHost = DEFAULT_RELAY_HOST;
-    private int relayPort = DEFAULT_RELAY_PORT;
-    private List<String> relayApiKeys = List.of();
     private int maxConcurrentRequests = DEFAULT_MAX_CONCURRENT_REQUESTS;
     private Duration maxWait = DEFAULT_MAX_WAIT;
     private int maxQueuedRequests = DEFAULT_MAX_QUEUED_REQUESTS;
@@ -654,9 +607,6 @@ public final class RelayConfig {
     private Builder(RelayConfig c) {
       upstreamBaseUrl = c.upstreamBaseUrl;
       upstreamApiKey = c.upstreamApiKey;
-      relayHost = c.relayHost;
-      relayPort = c.relayPort;
-      relayApiKeys = c.relayApiKeys;
       maxConcurrentRequests = c.maxConcurrentRequests;
       maxWait = c.maxWait;
       maxQueuedRequests = c.maxQueuedRequests;
@@ -723,31 +673,6 @@ public final class RelayConfig {
     /** {@code UPSTREAM_API_KEY}; null or blank means none (the client's Authorization passes). */
     public Builder upstreamApiKey(String key) {
       this.upstreamApiKey = key == null || key.isBlank() ? null : key.trim();
-      return this;
-    }
-
-    /** {@code RELAY_HOST}. */
-    public Builder relayHost(String host) {
-      if (host == null || host.isBlank()) {
-        throw invalid("RELAY_HOST", host, "must not be empty");
-      }
-      this.relayHost = host.trim();
-      return this;
-    }
-
-    /** {@code RELAY_PORT}: 0..65535 (0 = any free port). */
-    public Builder relayPort(int port) {
-      if (port < 0 || port > 65535) {
-        throw invalid("RELAY_PORT", port, "must be 0..65535");
-      }
-      this.relayPort = port;
-      return this;
-    }
-
-    /** {@code RELAY_API_KEYS}: the keys clients must present; blanks are dropped. */
-    public Builder relayApiKeys(List<String> keys) {
-      this.relayApiKeys =
-          keys.stream().map(String::trim).filter(k -> !k.isEmpty()).distinct().toList();
       return this;
     }
 

@@ -19,12 +19,9 @@ class RelayConfigTest {
 
   @Test
   void defaultsAreTheDocumentedOnes() {
-    RelayConfig c = RelayConfig.fromEnvironment(Map.of(), null);
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of());
     assertThat(c.upstreamBaseUrl()).hasToString("https://openrouter.ai/api/v1");
     assertThat(c.upstreamApiKey()).isEmpty();
-    assertThat(c.relayHost()).isEqualTo("127.0.0.1");
-    assertThat(c.relayPort()).isEqualTo(5000);
-    assertThat(c.relayApiKeys()).isEmpty();
     assertThat(c.maxConcurrentRequests()).isEqualTo(10);
     assertThat(c.maxWait()).isEqualTo(Duration.ofSeconds(120));
     assertThat(c.maxQueuedRequests()).isEqualTo(1000);
@@ -53,9 +50,7 @@ class RelayConfigTest {
     Map<String, String> env = new HashMap<>();
     env.put("UPSTREAM_BASE_URL", "http://127.0.0.1:9999/api/v1/");
     env.put("UPSTREAM_API_KEY", "sk-upstream");
-    env.put("RELAY_HOST", "0.0.0.0");
-    env.put("RELAY_PORT", "8080");
-    env.put("RELAY_API_KEYS", "k1, k2,,k1");
+    env.put("RELAY_HOST", "0.0.0.0"); // a launcher's setting: ignored here
     env.put("MAX_CONCURRENT_REQUESTS", "7");
     env.put("MAX_WAIT_SECONDS", "2.5");
     env.put("MAX_QUEUED_REQUESTS", "11");
@@ -78,13 +73,10 @@ class RelayConfigTest {
     env.put("DEBUG_MODE", "true");
     env.put("LOG_DIR", "/tmp/relay-logs");
 
-    RelayConfig c = RelayConfig.fromEnvironment(env, null);
+    RelayConfig c = RelayConfig.fromEnvironment(env);
 
     assertThat(c.upstreamBaseUrl()).as("trailing slash removed").hasToString("http://127.0.0.1:9999/api/v1");
     assertThat(c.upstreamApiKey()).contains("sk-upstream");
-    assertThat(c.relayHost()).isEqualTo("0.0.0.0");
-    assertThat(c.relayPort()).isEqualTo(8080);
-    assertThat(c.relayApiKeys()).containsExactly("k1", "k2");
     assertThat(c.maxConcurrentRequests()).isEqualTo(7);
     assertThat(c.maxWait()).isEqualTo(Duration.ofMillis(2500));
     assertThat(c.maxQueuedRequests()).isEqualTo(11);
@@ -110,8 +102,8 @@ class RelayConfigTest {
 
   @Test
   void openRouterKeyIsReadWhenUpstreamKeyIsAbsent() {
-    assertThat(RelayConfig.fromEnvironment(Map.of("OPENROUTER_API_KEY", "sk-or"), null).upstreamApiKey()).contains("sk-or");
-    assertThat(RelayConfig.fromEnvironment(Map.of("OPENROUTER_API_KEY", "sk-or", "UPSTREAM_API_KEY", "sk-up"), null).upstreamApiKey())
+    assertThat(RelayConfig.fromEnvironment(Map.of("OPENROUTER_API_KEY", "sk-or")).upstreamApiKey()).contains("sk-or");
+    assertThat(RelayConfig.fromEnvironment(Map.of("OPENROUTER_API_KEY", "sk-or", "UPSTREAM_API_KEY", "sk-up")).upstreamApiKey())
         .contains("sk-up");
   }
 
@@ -120,8 +112,6 @@ class RelayConfigTest {
     "UPSTREAM_BASE_URL, ftp://example.com",
     "UPSTREAM_BASE_URL, not a url",
     "UPSTREAM_BASE_URL, http://example.com/v1?x=1",
-    "RELAY_PORT, 70000",
-    "RELAY_PORT, eighty",
     "MAX_CONCURRENT_REQUESTS, 0",
     "MAX_CONCURRENT_REQUESTS, 1.5",
     "MAX_WAIT_SECONDS, -1",
@@ -147,49 +137,15 @@ class RelayConfigTest {
     "DEBUG_MODE, maybe",
   })
   void aBadValueFailsStartUpNamingItsVariable(String name, String value) {
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(name, value), null))
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(name, value)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining(name);
   }
 
   @Test
-  void theEnvironmentWinsOverTheDotenvFileWhichFillsTheGaps(@TempDir Path dir) throws Exception {
-    Path dotenv = dir.resolve(".env");
-    Files.writeString(dotenv, String.join("\n",
-        "# a comment",
-        "export MAX_ATTEMPTS=5",
-        "MAX_CONCURRENT_REQUESTS = \"4\"",
-        "UPSTREAM_API_KEY='sk-from-file'",
-        "RELAY_PORT=6000 # inline comment",
-        ""));
-
-    RelayConfig c = RelayConfig.fromEnvironment(Map.of("MAX_ATTEMPTS", "2"), dotenv);
-
-    assertThat(c.maxAttempts()).as("environment wins").isEqualTo(2);
-    assertThat(c.maxConcurrentRequests()).as("quoted value from .env").isEqualTo(4);
-    assertThat(c.upstreamApiKey()).contains("sk-from-file");
-    assertThat(c.relayPort()).isEqualTo(6000);
-  }
-
-  @Test
-  void aMalformedDotenvLineIsReportedByLineNumberWithoutItsValue(@TempDir Path dir) throws Exception {
-    Path dotenv = dir.resolve(".env");
-    Files.writeString(dotenv, "MAX_ATTEMPTS=2\nsk-secret-without-equals\n");
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(), dotenv))
-        .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("line 2")
-        .hasMessageNotContaining("sk-secret");
-  }
-
-  @Test
-  void aMissingDotenvFileIsFine(@TempDir Path dir) {
-    assertThat(RelayConfig.fromEnvironment(Map.of(), dir.resolve("absent.env")).maxAttempts()).isEqualTo(3);
-  }
-
-  @Test
   void toStringMasksKeys() {
-    RelayConfig c = RelayConfig.builder().upstreamApiKey("sk-or-v1-abcdefghijklmnop").relayApiKeys(List.of("proxy-secret-key")).build();
-    assertThat(c.toString()).doesNotContain("abcdefghijkl").doesNotContain("proxy-secret-key").contains("****mnop");
+    RelayConfig c = RelayConfig.builder().upstreamApiKey("sk-or-v1-abcdefghijklmnop").build();
+    assertThat(c.toString()).doesNotContain("abcdefghijkl").contains("****mnop");
   }
 
   @Test
@@ -218,7 +174,7 @@ class RelayConfigTest {
     env.put("FIRST_EVENT_TIMEOUT_SECONDS", "8");
     env.put("ADAPTIVE_TIMEOUTS", "false");
 
-    RelayConfig c = RelayConfig.fromEnvironment(env, null);
+    RelayConfig c = RelayConfig.fromEnvironment(env);
 
     assertThat(c.upstreams()).extracting(UpstreamConfig::name).containsExactly("primary", "upstream2", "upstream10");
     assertThat(c.upstreams().get(0).weight()).isEqualTo(3);
@@ -242,7 +198,7 @@ class RelayConfigTest {
 
   @Test
   void failoverDefaults() {
-    RelayConfig c = RelayConfig.fromEnvironment(Map.of(), null);
+    RelayConfig c = RelayConfig.fromEnvironment(Map.of());
     assertThat(c.upstreams()).hasSize(1);
     assertThat(c.modelFallbacks()).isEmpty();
     assertThat(c.maxRouteAttempts()).isEqualTo(6);
@@ -267,14 +223,14 @@ class RelayConfigTest {
     "ADAPTIVE_TIMEOUTS|sometimes",
   })
   void aBadFailoverValueNamesItsVariable(String name, String value) {
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(name, value), null))
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of(name, value)))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining(name);
   }
 
   @Test
   void aBadWeightOfAnAdditionalUpstreamNamesItsVariable() {
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_3_BASE_URL", "http://127.0.0.1:1/v1", "UPSTREAM_3_WEIGHT", "x"), null))
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_3_BASE_URL", "http://127.0.0.1:1/v1", "UPSTREAM_3_WEIGHT", "x")))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("UPSTREAM_3_WEIGHT");
   }
@@ -283,15 +239,15 @@ class RelayConfigTest {
   void credentialsInTheBaseUrlAndItsQueryNeverReachALogLine() {
     RelayConfig c = RelayConfig.fromEnvironment(Map.of(
         "UPSTREAM_BASE_URL", "http://alice:s3cret-pw@127.0.0.1:9999/v1",
-        "UPSTREAM_2_BASE_URL", "http://bob:other-pw@127.0.0.2:9999/v1"), null);
+        "UPSTREAM_2_BASE_URL", "http://bob:other-pw@127.0.0.2:9999/v1"));
 
     assertThat(c.toString()).doesNotContain("s3cret-pw").doesNotContain("alice").contains("http://***@127.0.0.1:9999/v1");
     assertThat(c.upstreams().get(1).toString()).doesNotContain("other-pw").contains("***@127.0.0.2");
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_BASE_URL", "http://h/v1?api-key=sk-in-query"), null))
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_BASE_URL", "http://h/v1?api-key=sk-in-query")))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessageContaining("UPSTREAM_BASE_URL")
         .hasMessageNotContaining("sk-in-query");
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_BASE_URL", "ftp://u:pw-in-ftp@h/v1"), null))
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("UPSTREAM_BASE_URL", "ftp://u:pw-in-ftp@h/v1")))
         .hasMessageNotContaining("pw-in-ftp");
     assertThat(RelayConfig.redactUrl("https://u:p@h:1/a?k=v#f")).isEqualTo("https://***@h:1/a?***");
   }
@@ -304,12 +260,12 @@ class RelayConfigTest {
         "UPSTREAM_3_BASE_URL", "http://127.0.0.3:9999/v1",
         "UPSTREAM_3_STREAM_CONTINUATION", "false",
         "RETRY_BUDGET_PERCENT", "50",
-        "RETRY_BUDGET_MIN_RETRIES", "4"), null);
+        "RETRY_BUDGET_MIN_RETRIES", "4"));
 
     assertThat(c.upstreams()).extracting(UpstreamConfig::streamContinuation).containsExactly(false, true, false);
     assertThat(c.retryBudgetPercent()).isEqualTo(50);
     assertThat(c.retryBudgetMinRetries()).isEqualTo(4);
-    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("RETRY_BUDGET_PERCENT", "101"), null))
+    assertThatThrownBy(() -> RelayConfig.fromEnvironment(Map.of("RETRY_BUDGET_PERCENT", "101")))
         .hasMessageContaining("RETRY_BUDGET_PERCENT");
   }
 }

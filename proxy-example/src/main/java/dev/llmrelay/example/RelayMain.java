@@ -7,6 +7,7 @@ import dev.llmrelay.example.simulate.SimulatedUpstream;
 import dev.llmrelay.example.simulate.SimulatorConfig;
 import dev.llmrelay.servlet.HealthServlet;
 import dev.llmrelay.servlet.RelayServlet;
+import dev.llmrelay.servlet.RelayVariables;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.jetty.JettyConnectionMetrics;
 import io.micrometer.core.instrument.binder.jetty.JettyServerThreadPoolMetrics;
@@ -52,7 +53,7 @@ public final class RelayMain {
   private static final Logger log = LoggerFactory.getLogger(RelayMain.class);
 
   /** Default for {@code SHUTDOWN_TIMEOUT_SECONDS}. */
-  public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = Duration.ofSeconds(30);
+  public static final Duration DEFAULT_SHUTDOWN_TIMEOUT = LauncherSettings.DEFAULT_SHUTDOWN_TIMEOUT;
 
   private RelayMain() {}
 
@@ -115,7 +116,7 @@ public final class RelayMain {
    */
   public static RunningRelay start(Map<String, String> environment, Path dotenvFile, boolean simulate)
       throws Exception {
-    Map<String, String> vars = RelayConfig.mergeDotenv(environment, dotenvFile);
+    Map<String, String> vars = RelayVariables.fromEnvironment(environment, dotenvFile);
     AutoCloseable simulator = null;
     if (simulate || "simulate".equalsIgnoreCase(vars.getOrDefault("UPSTREAM_BASE_URL", "").trim())) {
       SimulatedUpstream simulation = SimulatedUpstream.start(SimulatorConfig.fromEnvironment(vars));
@@ -123,10 +124,10 @@ public final class RelayMain {
       vars.put("UPSTREAM_BASE_URL", simulation.baseUrl());
     }
     try {
-      RelayConfig config = RelayConfig.fromEnvironment(vars, null);
-      checkSafeBind(config);
-      Duration shutdownTimeout = shutdownTimeout(vars);
-      return launch(config, shutdownTimeout, simulator);
+      RelayConfig config = RelayConfig.fromEnvironment(vars);
+      LauncherSettings settings = LauncherSettings.fromVariables(vars);
+      checkSafeBind(config, settings);
+      return launch(config, settings, simulator);
     } catch (Exception | Error e) {
       if (simulator != null) {
         simulator.close();
@@ -139,43 +140,27 @@ public final class RelayMain {
    * Refuses a configuration that would open a paid upstream key to the network: with an upstream
    * key, a non-loopback bind needs inbound keys.
    */
-  static void checkSafeBind(RelayConfig config) {
-    if (config.upstreamApiKey().isEmpty() || !config.relayApiKeys().isEmpty()) {
+  static void checkSafeBind(RelayConfig config, LauncherSettings settings) {
+    if (config.upstreamApiKey().isEmpty() || !settings.proxyKeys().isEmpty()) {
       return;
     }
     boolean loopback;
     try {
-      InetAddress[] addresses = InetAddress.getAllByName(config.relayHost());
+      InetAddress[] addresses = InetAddress.getAllByName(settings.host());
       loopback = Stream.of(addresses).allMatch(InetAddress::isLoopbackAddress);
     } catch (UnknownHostException e) {
-      throw new IllegalArgumentException("Invalid RELAY_HOST=" + config.relayHost() + ": unknown host");
+      throw new IllegalArgumentException("Invalid RELAY_HOST=" + settings.host() + ": unknown host");
     }
     if (!loopback) {
       throw new IllegalStateException(
           "Refusing to listen on "
-              + config.relayHost()
+              + settings.host()
               + " with UPSTREAM_API_KEY set and no RELAY_API_KEYS: anyone who can reach this port "
               + "would spend your key. Set RELAY_API_KEYS, or bind RELAY_HOST=127.0.0.1.");
     }
   }
 
-  private static Duration shutdownTimeout(Map<String, String> vars) {
-    String v = vars.get("SHUTDOWN_TIMEOUT_SECONDS");
-    if (v == null || v.isBlank()) {
-      return DEFAULT_SHUTDOWN_TIMEOUT;
-    }
-    try {
-      double seconds = Double.parseDouble(v.trim());
-      if (seconds < 0 || Double.isNaN(seconds) || Double.isInfinite(seconds)) {
-        throw new NumberFormatException();
-      }
-      return Duration.ofMillis((long) (seconds * 1000));
-    } catch (NumberFormatException e) {
-      throw new IllegalArgumentException("Invalid SHUTDOWN_TIMEOUT_SECONDS=" + v + ": must be zero or more seconds");
-    }
-  }
-
-  private static RunningRelay launch(RelayConfig config, Duration shutdownTimeout, AutoCloseable simulator)
+  private static RunningRelay launch(RelayConfig config, LauncherSettings settings, AutoCloseable simulator)
       throws Exception {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     bindJvmMetrics(registry);
@@ -192,8 +177,8 @@ public final class RelayMain {
     }
     Server server = new Server(threads);
     ServerConnector connector = new ServerConnector(server, new UpgradeIgnoringHttpConnectionFactory());
-    connector.setHost(config.relayHost());
-    connector.setPort(config.relayPort());
+    connector.setHost(settings.host());
+    connector.setPort(settings.port());
     // Longer than any legal silence: the relay owns every timeout, the connector must not fire first.
     connector.setIdleTimeout(connectorIdleTimeout(config).toMillis());
     server.addConnector(connector);
@@ -201,7 +186,7 @@ public final class RelayMain {
     JettyConnectionMetrics.addToAllConnectors(server, registry);
 
     ServletContextHandler context = new ServletContextHandler("/");
-    ServletHolder relay = new ServletHolder("relay", new RelayServlet(client).executeOnVirtualThreads(true));
+    ServletHolder relay = new ServletHolder("relay", new RelayServlet(client).proxyKeys(settings.proxyKeys()).executeOnVirtualThreads(true));
     relay.setAsyncSupported(true);
     context.addServlet(relay, "/");
     ServletHolder health = new ServletHolder("health", new HealthServlet(client));
@@ -223,16 +208,16 @@ public final class RelayMain {
     } catch (Exception e) {
       client.close();
       throw new IllegalStateException(
-          "cannot listen on " + config.relayHost() + ":" + config.relayPort() + ": " + e.getMessage(), e);
+          "cannot listen on " + settings.host() + ":" + settings.port() + ": " + e.getMessage(), e);
     }
-    RunningRelay running = new RunningRelay(server, connector, client, simulator, config, shutdownTimeout);
+    RunningRelay running = new RunningRelay(server, connector, client, simulator, config, settings);
     log.info(
         "llmrelay listening on {} (Java {}, {} threads) -> {}",
         running.url(),
         Runtime.version().feature(),
         VirtualThreads.areSupported() ? "virtual" : "platform",
         LogSafeUrl.of(config.upstreamBaseUrl()));
-    log.info("effective configuration: {}", config);
+    log.info("effective configuration: {}, {}", settings, config);
     return running;
   }
 

@@ -35,6 +35,7 @@ public final class RunningRelay implements AutoCloseable {
   private final UpstreamClient client;
   private final AutoCloseable simulator;
   private final RelayConfig config;
+  private final LauncherSettings settings;
   private final Duration shutdownTimeout;
   private final AtomicBoolean closed = new AtomicBoolean();
 
@@ -44,9 +45,10 @@ public final class RunningRelay implements AutoCloseable {
       UpstreamClient client,
       AutoCloseable simulator,
       RelayConfig config,
-      Duration shutdownTimeout) {
+      LauncherSettings settings) {
     this.server = server;
-    this.shutdownTimeout = shutdownTimeout;
+    this.settings = settings;
+    this.shutdownTimeout = settings.shutdownTimeout();
     this.connector = connector;
     this.client = client;
     this.simulator = simulator;
@@ -60,7 +62,7 @@ public final class RunningRelay implements AutoCloseable {
 
   /** The base URL, e.g. {@code http://127.0.0.1:5000}. */
   public String url() {
-    String host = config.relayHost().contains(":") ? "[" + config.relayHost() + "]" : config.relayHost();
+    String host = settings.host().contains(":") ? "[" + settings.host() + "]" : settings.host();
     return "http://" + host + ":" + port();
   }
 

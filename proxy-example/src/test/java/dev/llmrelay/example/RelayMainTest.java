@@ -77,7 +77,7 @@ class RelayMainTest {
 
     assertThat(relay.config().maxConcurrentRequests()).as("environment wins").isEqualTo(3);
     assertThat(relay.config().maxAttempts()).as(".env fills the gap").isEqualTo(1);
-    assertThat(relay.config().relayHost()).isEqualTo("127.0.0.1");
+    assertThat(relay.url()).as("RELAY_HOST default").startsWith("http://127.0.0.1:");
     try (Response r = post("/v1/chat/completions", "{\"model\":\"m\",\"messages\":[]}")) {
       assertThat(r.code()).isEqualTo(200);
       assertThat(r.body().string()).isEqualTo("{\"id\":\"ok\"}");
@@ -104,9 +104,10 @@ class RelayMainTest {
 
   @Test
   void aNonLoopbackBindIsAllowedWithProxyKeysOrWithoutAnUpstreamKey() {
-    RelayMain.checkSafeBind(RelayConfig.builder().upstreamApiKey("sk").relayHost("0.0.0.0").relayApiKeys(List.of("k")).build());
-    RelayMain.checkSafeBind(RelayConfig.builder().relayHost("0.0.0.0").build());
-    RelayMain.checkSafeBind(RelayConfig.builder().upstreamApiKey("sk").relayHost("localhost").build());
+    RelayConfig withKey = RelayConfig.builder().upstreamApiKey("sk").build();
+    RelayMain.checkSafeBind(withKey, new LauncherSettings("0.0.0.0", 0, List.of("k"), Duration.ZERO));
+    RelayMain.checkSafeBind(RelayConfig.builder().build(), new LauncherSettings("0.0.0.0", 0, List.of(), Duration.ZERO));
+    RelayMain.checkSafeBind(withKey, new LauncherSettings("localhost", 0, List.of(), Duration.ZERO));
   }
 
   @Test

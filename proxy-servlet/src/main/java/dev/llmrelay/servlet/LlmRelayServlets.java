@@ -38,10 +38,23 @@ public final class LlmRelayServlets {
    * @throws IllegalStateException when a servlet of the same name or one of the mappings is taken
    */
   public static void mount(ServletContext context, UpstreamClient client) {
+    mount(context, client, java.util.List.of());
+  }
+
+  /**
+   * Like {@link #mount(ServletContext, UpstreamClient)}, with the proxy keys clients must present
+   * on the relay's endpoints ({@code RELAY_API_KEYS}; see {@link RelayServlet#proxyKeys}).
+   *
+   * @param context the servlet context, still being initialised
+   * @param client the shared upstream client; not closed by the servlets
+   * @param proxyKeys the accepted keys; empty: no key check
+   * @throws IllegalStateException when a servlet of the same name or one of the mappings is taken
+   */
+  public static void mount(ServletContext context, UpstreamClient client, java.util.Collection<String> proxyKeys) {
     Objects.requireNonNull(context, "context");
     Objects.requireNonNull(client, "client");
     context.setAttribute(CLIENT_ATTRIBUTE, client);
-    register(context, RELAY_SERVLET_NAME, new RelayServlet(client), "/");
+    register(context, RELAY_SERVLET_NAME, new RelayServlet(client).proxyKeys(proxyKeys), "/");
     register(context, HEALTH_SERVLET_NAME, new HealthServlet(client), "/health", "/health/upstream");
   }
 

@@ -31,6 +31,7 @@ import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Collection;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -94,7 +95,7 @@ public final class RelayServlet extends HttpServlet {
 
   private transient volatile UpstreamClient client;
   private final boolean ownsClient;
-  private transient volatile ProxyKeyCheck proxyKeys;
+  private transient volatile ProxyKeyCheck proxyKeys = new ProxyKeyCheck(List.of());
   private transient volatile ClientRequestReader bodyReader;
   private transient volatile Duration bodyTimeout;
   private transient volatile BodyDeadlines bodyDeadlines;
@@ -102,7 +103,8 @@ public final class RelayServlet extends HttpServlet {
 
   /**
    * For {@code web.xml} (or any container that instantiates servlets itself): {@link #init()}
-   * reads {@code RelayConfig.fromEnvironment(System.getenv(), Path.of(".env"))}, creates the client,
+   * reads the settings from the environment and {@code ./.env} ({@link RelayVariables}): {@code
+   * RelayConfig.fromEnvironment} and {@code RELAY_API_KEYS}; it creates the client,
    * publishes it as {@link LlmRelayServlets#CLIENT_ATTRIBUTE} (for a {@link HealthServlet}) unless
    * one is set already, and {@link #destroy()} closes it.
    */
@@ -126,6 +128,19 @@ public final class RelayServlet extends HttpServlet {
     this.client = UpstreamClient.create(Objects.requireNonNull(config, "config"));
     this.ownsClient = true;
     configure(config);
+  }
+
+  /**
+   * The keys clients must present as {@code Authorization: Bearer <key>} ({@code RELAY_API_KEYS});
+   * without keys (the default) no key is checked. Blanks and repeats are dropped. With keys, the
+   * client's {@code Authorization} is never forwarded upstream. Set it before the servlet serves.
+   *
+   * @param keys the accepted keys; empty turns the check off
+   * @return this servlet
+   */
+  public RelayServlet proxyKeys(Collection<String> keys) {
+    this.proxyKeys = new ProxyKeyCheck(keys.stream().map(String::trim).filter(k -> !k.isEmpty()).distinct().toList());
+    return this;
   }
 
   /**
@@ -162,13 +177,17 @@ public final class RelayServlet extends HttpServlet {
   public void init() throws ServletException {
     if (client == null) {
       RelayConfig config;
+      List<String> keys;
       try {
-        config = RelayConfig.fromEnvironment(System.getenv(), Path.of(".env"));
+        Map<String, String> vars = RelayVariables.fromEnvironment(System.getenv(), Path.of(".env"));
+        config = RelayConfig.fromEnvironment(vars);
+        keys = RelayVariables.proxyKeys(vars);
       } catch (IllegalArgumentException e) {
         throw new ServletException("llmrelay: " + e.getMessage(), e);
       }
       client = UpstreamClient.create(config);
       configure(config);
+      proxyKeys(keys);
       ServletContext context = getServletContext();
       if (context.getAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE) == null) {
         context.setAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE, client);
@@ -194,7 +213,6 @@ public final class RelayServlet extends HttpServlet {
   }
 
   private void configure(RelayConfig config) {
-    this.proxyKeys = new ProxyKeyCheck(config.relayApiKeys());
     this.bodyReader = new ClientRequestReader(config.maxRequestBytes());
     this.bodyTimeout = config.clientBodyTimeout();
     this.bodyDeadlines = BodyDeadlines.create();

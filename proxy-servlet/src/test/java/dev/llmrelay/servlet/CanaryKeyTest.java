@@ -45,11 +45,10 @@ class CanaryKeyTest {
         UpstreamClient.create(
             Upstreams.config(upstream)
                 .upstreamApiKey(UPSTREAM_CANARY)
-                .relayApiKeys(List.of("other-key", RELAY_CANARY))
                 .debugMode(true)
                 .maxAttempts(2)
                 .build());
-    relay = JettyRelay.mount(client);
+    relay = JettyRelay.mount(client, List.of("other-key", RELAY_CANARY));
   }
 
   @AfterEach

@@ -24,6 +24,11 @@ final class JettyRelay implements AutoCloseable {
     return start(context -> LlmRelayServlets.mount(context.getServletContext(), client));
   }
 
+  /** The same, with the proxy keys clients must present. */
+  static JettyRelay mount(UpstreamClient client, java.util.List<String> proxyKeys) throws Exception {
+    return start(context -> LlmRelayServlets.mount(context.getServletContext(), client, proxyKeys));
+  }
+
   /** Jetty with a root context that {@code setup} fills. */
   static JettyRelay start(Consumer<ServletContextHandler> setup) throws Exception {
     return start(new QueuedThreadPool(), setup);

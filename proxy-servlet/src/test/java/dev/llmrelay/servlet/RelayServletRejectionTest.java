@@ -38,8 +38,8 @@ class RelayServletRejectionTest {
   @BeforeAll
   static void start() throws Exception {
     upstream = Upstreams.start();
-    client = UpstreamClient.create(Upstreams.config(upstream).relayApiKeys(List.of(KEY)).maxRequestBytes(LIMIT).build());
-    relay = JettyRelay.mount(client);
+    client = UpstreamClient.create(Upstreams.config(upstream).maxRequestBytes(LIMIT).build());
+    relay = JettyRelay.mount(client, List.of(KEY));
     http = TestHttp.client();
   }
 

@@ -244,7 +244,7 @@ class RelayServletTest extends RelayTestBase {
 
   @Test
   void proxyKeyIsNeverForwardedWhenRelayKeysAreConfigured() throws Exception {
-    startRelay(c -> c.relayApiKeys(List.of("relay-key-1", "relay-key-2")));
+    startRelay(c -> c, List.of("relay-key-1", "relay-key-2"));
     upstream.enqueue(Upstreams.chatJson());
 
     try (Response response =

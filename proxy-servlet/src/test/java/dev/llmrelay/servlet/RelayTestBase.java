@@ -27,8 +27,13 @@ abstract class RelayTestBase {
 
   /** Starts the client (fast test configuration, adjusted by {@code config}) and Jetty. */
   void startRelay(UnaryOperator<RelayConfig.Builder> config) throws Exception {
+    startRelay(config, java.util.List.of());
+  }
+
+  /** The same, with the proxy keys clients must present. */
+  void startRelay(UnaryOperator<RelayConfig.Builder> config, java.util.List<String> proxyKeys) throws Exception {
     client = UpstreamClient.create(config.apply(Upstreams.config(upstream)).build());
-    relay = JettyRelay.mount(client);
+    relay = JettyRelay.mount(client, proxyKeys);
   }
 
   @AfterEach

@@ -2,36 +2,28 @@ package dev.llmrelay.core.internal;
 
 import dev.llmrelay.core.RelayConfig;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.math.BigDecimal;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Locale;
 import java.util.Map;
 import java.util.function.Consumer;
 
 /**
- * Reads {@link RelayConfig} from environment variables plus a {@code .env} file. The environment
- * wins over the file, so a deployment can override what a checked-in file says. Every value is
- * validated and a failure names its variable, because the user who mistyped it must find it.
+ * Reads {@link RelayConfig} from variables (the environment, merged with a {@code .env} file by the
+ * caller). Every value is validated and a failure names its variable, because the user who
+ * mistyped it must find it.
  */
 public final class ConfigParser {
   private ConfigParser() {}
 
-  /** Parses the configuration; see {@link RelayConfig#fromEnvironment(Map, Path)}. */
-  public static RelayConfig parse(Map<String, String> environment, Path dotenvFile) {
-    Map<String, String> vars = merge(environment, dotenvFile);
+  /** Parses the configuration; see {@link RelayConfig#fromEnvironment(Map)}. */
+  public static RelayConfig parse(Map<String, String> vars) {
     RelayConfig.Builder b = RelayConfig.builder();
     string(vars, "UPSTREAM_BASE_URL", b::upstreamBaseUrl);
     String key = blankToNull(vars.get("UPSTREAM_API_KEY"));
     b.upstreamApiKey(key != null ? key : blankToNull(vars.get("OPENROUTER_API_KEY")));
-    string(vars, "RELAY_HOST", b::relayHost);
-    integer(vars, "RELAY_PORT", b::relayPort);
-    string(vars, "RELAY_API_KEYS", v -> b.relayApiKeys(Arrays.asList(v.split(","))));
     integer(vars, "MAX_CONCURRENT_REQUESTS", b::maxConcurrentRequests);
     seconds(vars, "MAX_WAIT_SECONDS", b::maxWait);
     integer(vars, "MAX_QUEUED_REQUESTS", b::maxQueuedRequests);
@@ -140,65 +132,6 @@ public final class ConfigParser {
         throw invalid("MODEL_FALLBACKS", entry.trim(), "expected model=fallback1,fallback2;...");
       }
       out.put(entry.substring(0, eq).trim(), java.util.List.copyOf(list(entry.substring(eq + 1))));
-    }
-    return out;
-  }
-
-  /** The {@code .env} values overridden by the environment's; see {@link RelayConfig#mergeDotenv}. */
-  public static Map<String, String> merge(Map<String, String> environment, Path dotenvFile) {
-    Map<String, String> vars = new HashMap<>();
-    if (dotenvFile != null && Files.isRegularFile(dotenvFile)) {
-      vars.putAll(readDotenv(dotenvFile));
-    }
-    environment.forEach((k, v) -> {
-      if (v != null) {
-        vars.put(k, v);
-      }
-    });
-    return vars;
-  }
-
-  /**
-   * Reads a {@code .env} file: {@code KEY=VALUE} lines, {@code #} comments, an optional {@code
-   * export} prefix, and values optionally in single or double quotes. A malformed line fails
-   * with its line number (never its value, which may be a key).
-   */
-  static Map<String, String> readDotenv(Path file) {
-    Map<String, String> out = new HashMap<>();
-    String[] lines;
-    try {
-      lines = Files.readString(file, StandardCharsets.UTF_8).split("\r?\n", -1);
-    } catch (IOException e) {
-      throw new UncheckedIOException("Cannot read " + file, e);
-    }
-    for (int i = 0; i < lines.length; i++) {
-      String line = lines[i].strip();
-      if (line.isEmpty() || line.startsWith("#")) {
-        continue;
-      }
-      if (line.startsWith("export ")) {
-        line = line.substring("export ".length()).strip();
-      }
-      int eq = line.indexOf('=');
-      if (eq <= 0) {
-        throw new IllegalArgumentException(file + " line " + (i + 1) + ": expected KEY=VALUE");
-      }
-      String name = line.substring(0, eq).strip();
-      if (!name.matches("[A-Za-z_][A-Za-z0-9_]*")) {
-        throw new IllegalArgumentException(file + " line " + (i + 1) + ": invalid name " + name);
-      }
-      String value = line.substring(eq + 1).strip();
-      if (value.length() >= 2
-          && (value.charAt(0) == '"' || value.charAt(0) == '\'')
-          && value.charAt(value.length() - 1) == value.charAt(0)) {
-        value = value.substring(1, value.length() - 1);
-      } else {
-        int comment = value.indexOf(" #");
-        if (comment >= 0) {
-          value = value.substring(0, comment).strip();
-        }
-      }
-      out.put(name, value);
     }
     return out;
   }
