@@ -2,6 +2,7 @@ package dev.llmrelay.example;
 
 import dev.llmrelay.servlet.RelayServlet;
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -28,18 +29,18 @@ import org.slf4j.LoggerFactory;
  * next request), so a client's FIN lies unread in the socket and no request failure listener, no
  * {@code Connection.Listener.onClosed} and no {@code AsyncListener.onError} ever fires. When the
  * servlet registers (its body read, the parser at the end of the message), this handler asks the
- * endpoint for read interest itself ({@link org.eclipse.jetty.io.EndPoint#tryFillInterested}). When the socket becomes
- * readable it does not read: it asks the socket how many bytes wait ({@code FIONREAD}, through
- * {@code Socket.getInputStream().available()}), the {@code MSG_PEEK} test nginx uses for the same
- * purpose. Readable with nothing to read, twice in a row (the first wake-up may be stale, left
- * over from a selection made before Jetty read this request), is the end of the stream (a FIN) or
- * a reset: the client is gone. Readable with bytes waiting is a pipelined request; those bytes belong to Jetty's
- * parser for the next request, so they are left where they are and this connection is watched no
- * further (watching again would spin: the socket stays readable). RFC 9112 §9.3.2 says a client
- * must not pipeline after a non-idempotent method, so this only weakens detection for a {@code
- * GET /v1/models} that a client pipelined behind; the relay still notices a vanished client on its
- * first failing write there. A client that half-closes (sends FIN, keeps reading) is treated as
- * gone, as nginx treats it (499) unless told to ignore client aborts.
+ * endpoint for read interest itself ({@link org.eclipse.jetty.io.EndPoint#tryFillInterested}). When
+ * the socket becomes readable it reads one byte: end of stream (a FIN) or a reset means the client
+ * is gone; nothing means the wake-up was stale (the selector's readiness from Jetty's own read of
+ * this request outlives that read) and the watch waits again; a byte is the start of a pipelined
+ * request, which is handed back to Jetty's parser ({@code HttpConnection.onUpgradeTo}), and that
+ * connection is watched no further. (A first version asked the socket how many bytes wait,
+ * FIONREAD, instead of reading: it says 0 both for a FIN and for nothing, and under load it took
+ * live keep-alive connections for closed ones.) RFC 9112 §9.3.2 says a client must not pipeline
+ * after a non-idempotent method, so pipelining only ends the watch for a {@code GET /v1/models}. A
+ * client that half-closes (sends FIN, keeps reading) is treated as gone, as nginx treats it (499)
+ * unless told to ignore client aborts. The watch ends when the response is committed: from there a
+ * vanished client shows as a failed write.
  *
  * <p>The read interest is withdrawn before the request's callback completes, so Jetty finds the
  * endpoint free when it registers its own interest for the next request on the connection. Only
@@ -75,7 +76,7 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
 
   @Override
   public boolean handle(Request request, Response response, Callback callback) throws Exception {
-    Watch watch = new Watch(request);
+    Watch watch = new Watch(request, response);
     request.setAttribute(RelayServlet.CLIENT_GONE_HOOK, watch);
     return super.handle(request, response, new Callback.Nested(callback) {
       @Override
@@ -97,6 +98,7 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
     private enum State { IDLE, READING, CHECKING, DONE }
 
     private final Request request;
+    private final Response response;
     private final AtomicReference<Runnable> onClientGone = new AtomicReference<>();
 
     // Guarded by lock: registering our read interest and withdrawing it must not interleave, or
@@ -105,11 +107,9 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
     private final ReentrantLock lock = new ReentrantLock();
     private State state = State.IDLE;
 
-    // Touched only by the thread running succeeded() (one at a time: one interest at a time).
-    private boolean askedAgain;
-
-    Watch(Request request) {
+    Watch(Request request, Response response) {
       this.request = request;
+      this.response = response;
     }
 
     /** The servlet registers its cancel action, once, after reading the body. */
@@ -136,24 +136,33 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
       if (!transition(State.READING, State.CHECKING)) {
         return;
       }
-      int waiting;
-      try {
-        waiting = endPoint().getChannel().socket().getInputStream().available();
-      } catch (IOException e) {
-        waiting = 0; // input shut down or socket closed: gone as well
-      }
-      if (waiting > 0) {
+      if (response.isCommitted()) {
+        // The answer has started: from here a vanished client shows as a failed write, and the
+        // connection is about to carry the next request, which must not be mistaken for this one.
         transition(State.CHECKING, State.DONE);
-        log.debug("{} bytes pipelined behind a relayed request; not watching that connection further", waiting);
         return;
       }
-      if (!askedAgain) {
-        // Readable with nothing to read is EOF, or a wake-up from a selection made before Jetty
-        // read the bytes of this very request itself (the selector's readiness outlives the
-        // read). Ask once more: a socket at EOF stays readable and wakes us again at once; a
-        // stale wake-up does not come back.
-        askedAgain = true;
-        arm(State.CHECKING);
+      // Read one byte ourselves: only a read tells a FIN (-1) from a wake-up that is stale (0: the
+      // selector's readiness from Jetty's own read of this request outlives that read). Asking
+      // the socket how much waits (FIONREAD) cannot: it says 0 both for a FIN and for nothing.
+      ByteBuffer one = ByteBuffer.allocate(1);
+      int read;
+      try {
+        read = endPoint().getChannel().read(one);
+      } catch (IOException e) {
+        read = -1; // reset: gone as well
+      }
+      if (read == 0) {
+        arm(State.CHECKING); // nothing there: wait for the next readiness
+        return;
+      }
+      if (read > 0) {
+        // A pipelined request (RFC 9112 lets a client pipeline behind a GET): the byte is the
+        // next request's; hand it to Jetty's parser and watch this connection no further.
+        one.flip();
+        http1().onUpgradeTo(one);
+        transition(State.CHECKING, State.DONE);
+        log.debug("a request is pipelined behind a relayed request; not watching that connection further");
         return;
       }
       if (transition(State.CHECKING, State.DONE)) {
@@ -215,11 +224,18 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
       }
     }
 
+    private HttpConnection http1() {
+      return (HttpConnection) request.getConnectionMetaData().getConnection();
+    }
+
     private SocketChannelEndPoint endPoint() {
       return (SocketChannelEndPoint) request.getConnectionMetaData().getConnection().getEndPoint();
     }
 
     private void clientGone(String why) {
+      if (response.isCommitted()) {
+        return; // answered (or answering): never close a connection that carries a response
+      }
       Runnable action = onClientGone.getAndSet(null);
       if (action == null) {
         return;
