@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -20,13 +21,13 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** Cancellation by the caller or a client that went away stops everything and leaks nothing. */
 class CancellationTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
 
   @Test
   void cancelDuringBackoffMakesNoFurtherAttempt() throws Exception {
     server.enqueue(new MockResponse.Builder().code(500).setHeader("Content-Type", "application/json").body("{}").build());
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).backoffInitial(Duration.ofMillis(800)).backoffMax(Duration.ofMillis(800)).build());
+    UpstreamClient client = leaks.client(fast(server).backoffInitial(Duration.ofMillis(800)).backoffMax(Duration.ofMillis(800)).build());
 
     RecordingSink sink = new RecordingSink();
     UpstreamExchange exchange = client.start(chat("b1"), sink);
@@ -48,7 +49,7 @@ class CancellationTest {
   @Test
   void cancelWhileWaitingForHeadersCancelsTheUpstreamCall() throws Exception {
     server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
-    RealUpstreamClient client = leaks.client(fast(server).attemptTimeout(Duration.ofSeconds(5)).build());
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).attemptTimeout(Duration.ofSeconds(5)).build());
 
     RecordingSink sink = new RecordingSink();
     UpstreamExchange exchange = client.start(chat("h1"), sink);
@@ -65,7 +66,7 @@ class CancellationTest {
   void cancelMidStreamClosesTheUpstreamConnectionWithinOneSecondAndReturnsThePermit() throws Exception {
     CountDownLatch upstreamSawClose = new CountDownLatch(1);
     server.enqueue(new Sse().onWriteFailure(upstreamSawClose).send(chunk(0, "a")).keepAlive(50, 8000).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     UpstreamExchange exchange = client.start(chat("m1"), sink);
@@ -92,7 +93,7 @@ class CancellationTest {
       sse.send(chunk(i, "t")).pause(20);
     }
     server.enqueue(sse.response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     sink.failOnWrite = 3; // the fourth write fails: the client disconnected

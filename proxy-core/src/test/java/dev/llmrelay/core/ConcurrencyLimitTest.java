@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -20,7 +21,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** The permit gate as the client sees it: waiting, expiry, the queue cap, cancellation. */
 class ConcurrencyLimitTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
 
   private static MockResponse ok() {
     return new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{\"ok\":true}").build();
@@ -32,7 +33,7 @@ class ConcurrencyLimitTest {
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json")
         .body("{\"first\":true}").headersDelay(300, TimeUnit.MILLISECONDS).build());
     server.enqueue(ok());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5)).build());
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5)).build());
     RecordingSink first = new RecordingSink();
     client.start(chat("first"), first);
     await().until(() -> client.gate().availablePermits() == 0);
@@ -55,7 +56,7 @@ class ConcurrencyLimitTest {
   void waitExpiryAnswers503ConcurrencyLimitWithRetryAfterAndNoUpstreamRequest() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
     server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofMillis(300))
+    UpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofMillis(300))
         .streamIdleTimeout(Duration.ofSeconds(5)).build());
     RecordingSink holder = new RecordingSink();
     UpstreamExchange held = client.start(chat("holder"), holder);
@@ -92,7 +93,7 @@ class ConcurrencyLimitTest {
     for (int i = 0; i < 10; i++) {
       server.enqueue(ok());
     }
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(2).maxWait(Duration.ofMillis(200))
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).maxConcurrentRequests(2).maxWait(Duration.ofMillis(200))
         .streamIdleTimeout(Duration.ofSeconds(5)).build());
     List<UpstreamExchange> holders = new ArrayList<>();
     for (int i = 0; i < 2; i++) {
@@ -136,7 +137,7 @@ class ConcurrencyLimitTest {
     CountDownLatch release = new CountDownLatch(1);
     server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
     server.enqueue(ok());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxQueuedRequests(1)
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).maxConcurrentRequests(1).maxQueuedRequests(1)
         .maxWait(Duration.ofSeconds(5)).streamIdleTimeout(Duration.ofSeconds(5)).build());
     RecordingSink holder = new RecordingSink();
     UpstreamExchange held = client.start(chat("holder"), holder);
@@ -165,7 +166,7 @@ class ConcurrencyLimitTest {
   void cancelWhileQueuedLeavesTheQueueAndNeverReachesTheUpstream() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
     server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
         .streamIdleTimeout(Duration.ofSeconds(5)).build());
     RecordingSink holder = new RecordingSink();
     UpstreamExchange held = client.start(chat("holder"), holder);
@@ -190,7 +191,7 @@ class ConcurrencyLimitTest {
   void waitingForAPermitHoldsNoThread() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
     server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
         .streamIdleTimeout(Duration.ofSeconds(5)).build());
     RecordingSink holder = new RecordingSink();
     UpstreamExchange held = client.start(chat("holder"), holder);

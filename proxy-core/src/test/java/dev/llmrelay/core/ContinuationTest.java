@@ -7,10 +7,9 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -25,7 +24,6 @@ import mockwebserver3.RecordedRequest;
 import mockwebserver3.SocketEffect;
 import mockwebserver3.junit5.StartStop;
 import okio.BufferedSink;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -33,28 +31,10 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class ContinuationTest {
   @StartStop public final MockWebServer server = new MockWebServer();
 
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
   @RegisterExtension final LogCapture log = new LogCapture();
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private final List<RealUpstreamClient> clients = new ArrayList<>();
-
-  @AfterEach
-  void close() {
-    for (RealUpstreamClient c : clients) {
-      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
-        assertThat(c.gate().availablePermits()).isEqualTo(c.gate().maxPermits());
-        assertThat(c.leasedConnections()).isZero();
-        assertThat(c.activeExchanges()).isZero();
-      });
-      c.close();
-    }
-  }
-
-  private RealUpstreamClient client(RelayConfig config) {
-    RealUpstreamClient c = (RealUpstreamClient) UpstreamClient.create(config);
-    clients.add(c);
-    return c;
-  }
 
   /** One upstream request as the test's upstream saw it. */
   private record Seen(String model, JsonNode body, boolean continuation) {}
@@ -161,7 +141,7 @@ class ContinuationTest {
         ? tokenStream("cont", 40, 60, true)
         : tokenStream("orig", 0, 40, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
@@ -183,7 +163,7 @@ class ContinuationTest {
         ? tokenStream("cont", 5, 8, true)
         : tokenStream("orig", 0, 5, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     ClientRequest request = streamRequest("m", List.of());
 
     run(client, request, new RecordingSink());
@@ -207,7 +187,7 @@ class ContinuationTest {
       return tokenStream("cont", 20, 30, true);
     });
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).breakerFailures(1).modelFallbacks(Map.of("a", List.of("b"))).build());
+    UpstreamClient client = leaks.client(fast(server).breakerFailures(1).modelFallbacks(Map.of("a", List.of("b"))).build());
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -234,7 +214,7 @@ class ContinuationTest {
       return tokenStream("cont", 10, 15, true);
     });
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("a", List.of("a", "b", "c")), sink);
@@ -251,7 +231,7 @@ class ContinuationTest {
         ? new MockResponse.Builder().code(400).setHeader("Content-Type", "application/json").body("{\"error\":{\"message\":\"no prefill\"}}").build()
         : tokenStream("orig", 0, 10, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("a", List.of("a", "b")), sink);
@@ -268,7 +248,7 @@ class ContinuationTest {
         + "\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{\\\"a\\\"\"}}]},\"finish_reason\":null}]}\n\n";
     Upstream upstream = new Upstream((model, continuation) -> new Sse().send(toolChunk).cut().response());
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
@@ -282,7 +262,7 @@ class ContinuationTest {
   void withContinuationOffTheBrokenStreamEndsWithThePlainInBandError() throws Exception {
     Upstream upstream = new Upstream((model, continuation) -> tokenStream("orig", 0, 10, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).streamContinuation(false).build());
+    UpstreamClient client = leaks.client(fast(server).streamContinuation(false).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
@@ -301,7 +281,7 @@ class ContinuationTest {
         ? tokenStream("cont", 3, 6, true)
         : new Sse().send(chunk("orig", "t0 ")).send(chunk("orig", "t1 ")).send(chunk("orig", "t2 ")).send(errorEvent).response());
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, streamRequest("m", List.of()), sink);
@@ -344,7 +324,7 @@ class ContinuationTest {
           .build();
     });
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, streamRequest("m", List.of()), sink);
@@ -370,7 +350,7 @@ class ContinuationTest {
     // request by starting the answer over (it takes the prefill as context, not as a prefix)
     Upstream upstream = new Upstream((model, continuation) -> tokenStream(continuation ? "cont" : "orig", 0, 5, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     // When a client streams through it
     RecordingSink sink = new RecordingSink();
@@ -393,7 +373,7 @@ class ContinuationTest {
         ? tokenStream("cont", 0, 12, true) // starts over, repeats exactly, then goes on
         : tokenStream("orig", 0, 5, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
@@ -420,7 +400,7 @@ class ContinuationTest {
       return tokenStream("cont", 30, 35, true);
     });
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).modelFallbacks(Map.of("a", List.of("b"))).build());
+    UpstreamClient client = leaks.client(fast(server).modelFallbacks(Map.of("a", List.of("b"))).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("a", List.of()), sink);
@@ -435,7 +415,7 @@ class ContinuationTest {
   void continuationCanBeTurnedOffForOneUpstream() throws Exception {
     Upstream upstream = new Upstream((model, continuation) -> tokenStream("orig", 0, 10, false));
     server.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(server).primaryStreamContinuation(false).build());
+    UpstreamClient client = leaks.client(fast(server).primaryStreamContinuation(false).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, streamRequest("m", List.of()), sink);
@@ -461,7 +441,7 @@ class ContinuationTest {
     });
     server.setDispatcher(upstream);
     // the default breaker (5 failures) stays closed: only the stall decides where to go
-    RealUpstreamClient client = client(fast(server).modelFallbacks(Map.of("a", List.of("b"))).build());
+    UpstreamClient client = leaks.client(fast(server).modelFallbacks(Map.of("a", List.of("b"))).build());
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -495,7 +475,7 @@ class ContinuationTest {
       }
     };
     server.setDispatcher(byRequest);
-    RealUpstreamClient client = client(fast(server).breakerFailures(2).maxRouteAttempts(10)
+    UpstreamClient client = leaks.client(fast(server).breakerFailures(2).maxRouteAttempts(10)
         .modelFallbacks(Map.of("a", List.of("b"))).build());
 
     RecordingSink sink = new RecordingSink();

@@ -7,6 +7,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -28,7 +29,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  */
 class ExecuteTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
 
   private static MockResponse ok(String body) {
     return new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body(body).build();
@@ -48,7 +49,7 @@ class ExecuteTest {
   @Test
   void executeRunsTheExchangeOnTheCallingThreadAndReturnsItsResult() throws Exception {
     server.enqueue(ok("{\"here\":true}"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     ThreadRecordingSink sink = new ThreadRecordingSink();
 
     UpstreamExchange exchange = client.newExchange(chat("m"), sink);
@@ -66,7 +67,7 @@ class ExecuteTest {
   void startReturnsAtOnceAndAnExecutorThreadRunsTheExchange() throws Exception {
     CountDownLatch answer = new CountDownLatch(1);
     server.enqueue(new Sse().await(answer).send("data: {\"a\":1}\n\n").send("data: [DONE]\n\n").response());
-    RealUpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
+    UpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
     ThreadRecordingSink sink = new ThreadRecordingSink();
 
     UpstreamExchange exchange = client.newExchange(chat("m"), sink).start();
@@ -82,7 +83,7 @@ class ExecuteTest {
   void executeWaitsForAPermitOnTheCallerAndACancelEndsTheWaitWithoutAnUpstreamCall() throws Exception {
     CountDownLatch release = new CountDownLatch(1);
     server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
         .streamIdleTimeout(Duration.ofSeconds(5)).build());
     RecordingSink holder = new RecordingSink();
     client.start(chat("holder"), holder);
@@ -108,7 +109,7 @@ class ExecuteTest {
 
   @Test
   void anExchangeCancelledBeforeItStartsNeverReachesTheUpstream() throws Exception {
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     RecordingSink sink = new RecordingSink();
 
     UpstreamExchange exchange = client.newExchange(chat("m"), sink);
@@ -123,7 +124,7 @@ class ExecuteTest {
   @Test
   void anExchangeRunsOnceOnly() {
     server.enqueue(ok("{}"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     UpstreamExchange exchange = client.newExchange(chat("m"), new RecordingSink());
     exchange.execute();
 
@@ -134,7 +135,7 @@ class ExecuteTest {
 
   @Test
   void aClosedClientAnswers503RelayClosedWhateverWayTheExchangeIsRun() {
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     client.close();
 
     RecordingSink executed = new RecordingSink();
@@ -154,7 +155,7 @@ class ExecuteTest {
   @Test
   void aClientThatFailsToTakeTheResponseFreesThePermitAtOnce() {
     server.enqueue(ok("{\"a\":1}"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).build());
     RecordingSink sink = new RecordingSink();
     sink.failOnWrite = 0;
 

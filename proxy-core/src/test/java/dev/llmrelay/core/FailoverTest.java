@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -24,35 +25,21 @@ import mockwebserver3.MockWebServer;
 import mockwebserver3.RecordedRequest;
 import mockwebserver3.SocketEffect;
 import mockwebserver3.junit5.StartStop;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Routes over several upstreams and models: fallbacks, breakers, first-event and adaptive timeouts, retry budget. */
 class FailoverTest {
   @StartStop public final MockWebServer primary = new MockWebServer();
   @StartStop public final MockWebServer secondary = new MockWebServer();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
 
   private static final ObjectMapper JSON = new ObjectMapper();
-  private final List<UpstreamClient> clients = new ArrayList<>();
   private final MutableClock clock = new MutableClock();
 
-  @AfterEach
-  void closeClients() {
-    for (UpstreamClient c : clients) {
-      RealUpstreamClient real = (RealUpstreamClient) c;
-      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
-        assertThat(real.gate().availablePermits()).isEqualTo(real.gate().maxPermits());
-        assertThat(real.leasedConnections()).isZero();
-        assertThat(real.activeExchanges()).isZero();
-      });
-      c.close();
-    }
-  }
-
-  private RealUpstreamClient client(RelayConfig config) {
-    RealUpstreamClient c = (RealUpstreamClient) UpstreamClient.builder(config).clock(clock).build();
-    clients.add(c);
-    return c;
+  /** A client on the test's clock, checked for leaks after the test. */
+  private UpstreamClient client(RelayConfig config) {
+    return leaks.track(UpstreamClient.builder(config).clock(clock).build());
   }
 
   private UpstreamConfig second(int weight, String... models) {
@@ -119,7 +106,7 @@ class FailoverTest {
   void weightedRoundRobinSpreadsThreeToOne() throws Exception {
     primary.setDispatcher(new ByModel(FailoverTest::ok));
     secondary.setDispatcher(new ByModel(FailoverTest::ok));
-    RealUpstreamClient client = client(fast(primary).primaryWeight(3).addUpstream(second(1)).maxConcurrentRequests(8).maxWait(Duration.ofSeconds(20)).build());
+    UpstreamClient client = client(fast(primary).primaryWeight(3).addUpstream(second(1)).maxConcurrentRequests(8).maxWait(Duration.ofSeconds(20)).build());
 
     List<CompletableFuture<ExchangeResult>> all = new ArrayList<>();
     for (int i = 0; i < 400; i++) {
@@ -138,7 +125,7 @@ class FailoverTest {
   void aPrimaryThatOnlyAnswers503FailsOverToTheSecondUpstream() throws Exception {
     primary.setDispatcher(new ByModel(m -> status(503, "{\"error\":{\"message\":\"overloaded\"}}")));
     secondary.setDispatcher(new ByModel(FailoverTest::ok));
-    RealUpstreamClient client = client(fast(primary).primaryWeight(100).addUpstream(second(1)).build());
+    UpstreamClient client = client(fast(primary).primaryWeight(100).addUpstream(second(1)).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, request("m", List.of(), false), sink);
@@ -154,7 +141,7 @@ class FailoverTest {
   void aModelsArrayFallsBackToTheNextModelWhichTheResponseNames() throws Exception {
     ByModel upstream = new ByModel(m -> "a".equals(m) ? status(503, "{\"error\":{}}") : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).build());
+    UpstreamClient client = client(fast(primary).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, request("a", List.of("a", "b"), false), sink);
@@ -171,7 +158,7 @@ class FailoverTest {
   void modelFallbacksFromConfigurationWorkLikeAModelsArray() throws Exception {
     ByModel upstream = new ByModel(m -> "big".equals(m) ? status(502, "{\"error\":{}}") : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).maxAttempts(1).modelFallbacks(Map.of("big", List.of("small"))).build());
+    UpstreamClient client = client(fast(primary).maxAttempts(1).modelFallbacks(Map.of("big", List.of("small"))).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, request("big", List.of(), false), sink);
@@ -187,7 +174,7 @@ class FailoverTest {
         ? status(400, "{\"error\":{\"message\":\"too long\",\"code\":\"context_length_exceeded\"}}")
         : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).build());
+    UpstreamClient client = client(fast(primary).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, request("a", List.of("a", "b"), false), sink);
@@ -200,7 +187,7 @@ class FailoverTest {
   void aContentPolicy400IsReturnedWithoutFallback() throws Exception {
     ByModel upstream = new ByModel(m -> status(400, "{\"error\":{\"message\":\"flagged\",\"code\":\"content_policy_violation\"}}"));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).build());
+    UpstreamClient client = client(fast(primary).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, request("a", List.of("a", "b"), false), sink);
@@ -216,7 +203,7 @@ class FailoverTest {
         ? new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build()
         : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).build()); // 400 ms attempt timeout
+    UpstreamClient client = client(fast(primary).build()); // 400 ms attempt timeout
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -234,7 +221,7 @@ class FailoverTest {
     AtomicInteger aFails = new AtomicInteger(1);
     ByModel upstream = new ByModel(m -> "a".equals(m) && aFails.get() == 1 ? status(500, "{\"error\":{}}") : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).maxAttempts(1).breakerFailures(2).breakerOpen(Duration.ofSeconds(30))
+    UpstreamClient client = client(fast(primary).maxAttempts(1).breakerFailures(2).breakerOpen(Duration.ofSeconds(30))
         .modelFallbacks(Map.of("a", List.of("b"))).build());
 
     // Two requests: a fails twice (then b answers), which opens a's breaker.
@@ -266,7 +253,7 @@ class FailoverTest {
   void whenEveryRouteIsOpenTheProxyAnswers503CircuitOpenWithoutTouchingTheUpstream() throws Exception {
     ByModel upstream = new ByModel(m -> status(500, "{\"error\":{}}"));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).maxAttempts(1).breakerFailures(1).breakerOpen(Duration.ofSeconds(30)).build());
+    UpstreamClient client = client(fast(primary).maxAttempts(1).breakerFailures(1).breakerOpen(Duration.ofSeconds(30)).build());
     run(client, request("a", List.of(), false), new RecordingSink());
     int before = primary.getRequestCount();
 
@@ -285,7 +272,7 @@ class FailoverTest {
   void aBreakerThatOpensDuringARequestsRetriesCountsItsAttempts() throws Exception {
     ByModel upstream = new ByModel(m -> status(502, "{\"error\":{}}"));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).maxAttempts(3).breakerFailures(2).breakerOpen(Duration.ofSeconds(30)).build());
+    UpstreamClient client = client(fast(primary).maxAttempts(3).breakerFailures(2).breakerOpen(Duration.ofSeconds(30)).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, request("a", List.of(), false), sink);
@@ -301,7 +288,7 @@ class FailoverTest {
     AtomicInteger n = new AtomicInteger();
     ByModel upstream = new ByModel(m -> n.getAndIncrement() % 2 == 0 ? status(429, "{\"error\":{}}") : status(400, "{\"error\":{}}"));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).maxAttempts(1).breakerFailures(1).build());
+    UpstreamClient client = client(fast(primary).maxAttempts(1).breakerFailures(1).build());
 
     for (int i = 0; i < 6; i++) {
       run(client, request("a", List.of(), false), new RecordingSink());
@@ -317,7 +304,7 @@ class FailoverTest {
         ? new Sse().send(": OPENROUTER PROCESSING\n\n").keepAlive(100, 3000).response()
         : new Sse().send(Sse.chunk(0, "from-b")).pause(600).send(Sse.chunk(1, "late-but-fine")).send(Sse.finish()).send(Sse.DONE).response());
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).firstEventTimeout(Duration.ofMillis(300))
+    UpstreamClient client = client(fast(primary).firstEventTimeout(Duration.ofMillis(300))
         .streamIdleTimeout(Duration.ofSeconds(2)).build());
 
     RecordingSink sink = new RecordingSink();
@@ -333,7 +320,7 @@ class FailoverTest {
   void aStreamThatBreaksAfterTheCommitPointIsNotFailedOver() throws Exception {
     ByModel upstream = new ByModel(m -> "a".equals(m) ? new Sse().send(Sse.chunk(0, "partial")).cut().response() : ok(m));
     primary.setDispatcher(upstream);
-    RealUpstreamClient client = client(fast(primary).streamContinuation(false).build()); // continuation: ContinuationTest
+    UpstreamClient client = client(fast(primary).streamContinuation(false).build()); // continuation: ContinuationTest
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = run(client, request("a", List.of("a", "b"), true), sink);
@@ -346,7 +333,7 @@ class FailoverTest {
   @Test
   void theAdaptiveTimeoutConvergesOnAFastRouteAndStaysWithinItsBounds() throws Exception {
     primary.setDispatcher(new ByModel(FailoverTest::ok));
-    RealUpstreamClient client = client(fast(primary).attemptTimeout(Duration.ofSeconds(10)).retryTimeout(Duration.ofSeconds(10)).build());
+    UpstreamClient client = client(fast(primary).attemptTimeout(Duration.ofSeconds(10)).retryTimeout(Duration.ofSeconds(10)).build());
 
     for (int i = 0; i < 60; i++) {
       run(client, request("fast", List.of(), false), new RecordingSink());
@@ -356,7 +343,7 @@ class FailoverTest {
     assertThat(route.successfulAttempts()).isGreaterThanOrEqualTo(50);
     assertThat(route.attemptTimeout()).as("3 x p99 of a fast route is below the 2 s floor").isEqualTo(Duration.ofSeconds(2));
 
-    RealUpstreamClient low = client(fast(primary).attemptTimeout(Duration.ofMillis(900)).build());
+    UpstreamClient low = client(fast(primary).attemptTimeout(Duration.ofMillis(900)).build());
     for (int i = 0; i < 60; i++) {
       run(low, request("fast", List.of(), false), new RecordingSink());
     }
@@ -368,7 +355,7 @@ class FailoverTest {
     // 429s: retried like 5xx, but they never open a breaker, which would end the storm first.
     primary.setDispatcher(new ByModel(m -> new MockResponse.Builder().code(429).setHeader("Content-Type", "application/json")
         .body("{\"error\":{}}").headersDelay(150, TimeUnit.MILLISECONDS).build()));
-    RealUpstreamClient client = client(fast(primary).maxConcurrentRequests(30).maxWait(Duration.ofSeconds(5))
+    RealUpstreamClient client = (RealUpstreamClient) client(fast(primary).maxConcurrentRequests(30).maxWait(Duration.ofSeconds(5))
         .retryBudgetMinRetries(3).build());
 
     List<CompletableFuture<ExchangeResult>> burst = new ArrayList<>();
@@ -388,7 +375,7 @@ class FailoverTest {
   void aGetForModelsGoesToAnUpstreamUnchanged() throws Exception {
     primary.setDispatcher(new ByModel(m -> status(200, "{\"data\":[]}")));
     secondary.setDispatcher(new ByModel(m -> status(200, "{\"data\":[]}")));
-    RealUpstreamClient client = client(fast(primary).addUpstream(second(1)).build());
+    UpstreamClient client = client(fast(primary).addUpstream(second(1)).build());
 
     RecordingSink sink = new RecordingSink();
     run(client, ClientRequest.of(Endpoint.MODELS, new byte[0], "models-1"), sink);
@@ -414,7 +401,7 @@ class FailoverTest {
         return super.dispatch(request);
       }
     });
-    RealUpstreamClient client = client(fast(primary).primaryWeight(100).addUpstream(second(1)).maxAttempts(1).build());
+    UpstreamClient client = client(fast(primary).primaryWeight(100).addUpstream(second(1)).maxAttempts(1).build());
     ClientRequest withKey = new ClientRequest(Endpoint.CHAT_COMPLETIONS, Map.of("Authorization", List.of("Bearer client-key")),
         "{\"model\":\"m\"}".getBytes(StandardCharsets.UTF_8), "auth-1", "m", false);
 

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,7 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** The zero-token upstream probe: its four answers, single flight, reuse, heartbeat. */
 class HealthProbeTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
 
   private static HealthReport check(UpstreamClient client) throws Exception {
     return client.healthProbe().check().toCompletableFuture().get(5, TimeUnit.SECONDS);
@@ -31,7 +32,7 @@ class HealthProbeTest {
   @Test
   void aReachableUpstreamIsOkAndTheProbeSpendsNoTokens() throws Exception {
     server.enqueue(new MockResponse.Builder().code(200).body("{\"data\":[]}").build());
-    RealUpstreamClient client = leaks.client(fast(server).upstreamApiKey("sk-probe-key").build());
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).upstreamApiKey("sk-probe-key").build());
 
     HealthReport report = check(client);
     RecordedRequest probe = server.takeRequest();
@@ -49,7 +50,7 @@ class HealthProbeTest {
   @Test
   void aSilentUpstreamIsTimeout() throws Exception {
     server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
-    RealUpstreamClient client = leaks.client(fast(server).healthTimeout(Duration.ofMillis(300)).build());
+    UpstreamClient client = leaks.client(fast(server).healthTimeout(Duration.ofMillis(300)).build());
 
     long start = System.nanoTime();
     HealthReport report = check(client);
@@ -66,7 +67,7 @@ class HealthProbeTest {
     try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
       port = s.getLocalPort();
     }
-    RealUpstreamClient client = leaks.client(fast("http://127.0.0.1:" + port + "/v1").build());
+    UpstreamClient client = leaks.client(fast("http://127.0.0.1:" + port + "/v1").build());
 
     HealthReport report = check(client);
 
@@ -77,7 +78,7 @@ class HealthProbeTest {
   @Test
   void anErrorStatusIsHttpErrorWithTheStatusAndNoKeyInTheMessage() throws Exception {
     server.enqueue(new MockResponse.Builder().code(401).body("{\"error\":{\"message\":\"bad key sk-probe-key\"}}").build());
-    RealUpstreamClient client = leaks.client(fast(server).upstreamApiKey("sk-probe-key").build());
+    UpstreamClient client = leaks.client(fast(server).upstreamApiKey("sk-probe-key").build());
 
     HealthReport report = check(client);
 
@@ -90,7 +91,7 @@ class HealthProbeTest {
   void fiftyConcurrentProbesShareOneUpstreamRequest() throws Exception {
     server.enqueue(new MockResponse.Builder().code(200).body("{}").headersDelay(300, TimeUnit.MILLISECONDS).build());
     server.enqueue(new MockResponse.Builder().code(200).body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).healthCache(Duration.ofSeconds(10)).build());
+    UpstreamClient client = leaks.client(fast(server).healthCache(Duration.ofSeconds(10)).build());
 
     List<CompletableFuture<HealthReport>> probes = new ArrayList<>();
     for (int i = 0; i < 50; i++) {
@@ -109,7 +110,7 @@ class HealthProbeTest {
   void afterTheReuseWindowTheUpstreamIsProbedAgain() throws Exception {
     server.enqueue(new MockResponse.Builder().code(200).body("{}").build());
     server.enqueue(new MockResponse.Builder().code(503).body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).healthCache(Duration.ofMillis(100)).build());
+    UpstreamClient client = leaks.client(fast(server).healthCache(Duration.ofMillis(100)).build());
 
     assertThat(check(client).healthy()).isTrue();
     await().pollDelay(Duration.ofMillis(150)).until(() -> true);
@@ -125,7 +126,7 @@ class HealthProbeTest {
     for (int i = 0; i < 20; i++) {
       server.enqueue(new MockResponse.Builder().code(200).body("{}").build());
     }
-    RealUpstreamClient client = leaks.client(fast(server).healthInterval(Duration.ofMillis(100)).build());
+    UpstreamClient client = leaks.client(fast(server).healthInterval(Duration.ofMillis(100)).build());
 
     await().atMost(Duration.ofSeconds(3)).until(() -> server.getRequestCount() >= 3);
     assertThat(client.healthProbe().lastReport()).hasValueSatisfying(r -> assertThat(r.healthy()).isTrue());

@@ -5,7 +5,7 @@ import static dev.llmrelay.core.TestConfigs.fast;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -19,14 +19,14 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** Debug mode's per-attempt lines, the queue's wait line, and that keys never reach the log. */
 class LoggingTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
   @RegisterExtension final LogCapture log = new LogCapture();
 
   @Test
   void debugModeLogsEachAttemptItsFailureTheRetryAndTheSuccess() throws Exception {
     server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).debugMode(true).upstreamApiKey("sk-canary-debug-123").build());
+    UpstreamClient client = leaks.client(fast(server).debugMode(true).upstreamApiKey("sk-canary-debug-123").build());
 
     client.start(chat("dbg-1"), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
 
@@ -43,7 +43,7 @@ class LoggingTest {
   @Test
   void withoutDebugModeAttemptsAreNotLoggedButTheRequestLineIs() throws Exception {
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     client.start(chat("quiet-1"), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
 
@@ -55,7 +55,7 @@ class LoggingTest {
     CountDownLatch release = new CountDownLatch(1);
     server.enqueue(new Sse().send("data: {\"a\":1}\n\n").await(release).send("data: [DONE]\n\n").response());
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
+    UpstreamClient client = leaks.client(fast(server).maxConcurrentRequests(1).maxWait(Duration.ofSeconds(5))
         .streamIdleTimeout(Duration.ofSeconds(5)).waitLogInterval(Duration.ofMillis(100)).build());
     RecordingSink holder = new RecordingSink();
     UpstreamExchange held = client.start(chat("holder"), holder);

@@ -9,7 +9,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -27,7 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
 /** The per-request record: attempt trail, timings, tokens; as a log line and as JSON lines. */
 class RequestLogTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
   @RegisterExtension final LogCapture log = new LogCapture();
   @TempDir Path logDir;
 
@@ -50,7 +50,7 @@ class RequestLogTest {
   void aRequestRetriedAfterATimeoutNamesBothAttemptsAndTheirReasons() throws Exception {
     server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body(OK_WITH_USAGE).build());
-    RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).debugMode(true).build());
+    UpstreamClient client = leaks.client(fast(server).logDir(logDir).debugMode(true).build());
 
     ExchangeResult result = client.start(chat("log-1"), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
 
@@ -87,7 +87,7 @@ class RequestLogTest {
     for (int i = 0; i < 3; i++) {
       server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
     }
-    RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).build());
+    UpstreamClient client = leaks.client(fast(server).logDir(logDir).build());
 
     ExchangeResult result = client.start(chat("log-2"), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
 
@@ -106,7 +106,7 @@ class RequestLogTest {
     server.enqueue(new Sse().send(chunk(0, "a"))
         .send("data: {\"id\":\"c\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":7,\"total_tokens\":12}}\n\n")
         .send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     ExchangeResult result = client.start(chat("log-3"), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
 
@@ -119,7 +119,7 @@ class RequestLogTest {
   @Test
   void aClientThatLeavesDuringTheBackoffIsRecordedWithItsPhase() throws Exception {
     server.enqueue(new MockResponse.Builder().code(500).setHeader("Content-Type", "application/json").body("{}").build());
-    RealUpstreamClient client = leaks.client(fast(server).backoffInitial(Duration.ofMillis(800)).backoffMax(Duration.ofMillis(800)).build());
+    UpstreamClient client = leaks.client(fast(server).backoffInitial(Duration.ofMillis(800)).backoffMax(Duration.ofMillis(800)).build());
 
     UpstreamExchange exchange = client.start(chat("log-4"), new RecordingSink());
     await().until(() -> client.stats().retries() == 1);
@@ -136,7 +136,7 @@ class RequestLogTest {
     for (int i = 0; i < 3; i++) {
       server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
     }
-    RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).modelFallbacks(java.util.Map.of("m", List.of("n"))).build());
+    UpstreamClient client = leaks.client(fast(server).logDir(logDir).modelFallbacks(java.util.Map.of("m", List.of("n"))).build());
     RecordingSink sink = new RecordingSink();
 
     ExchangeResult result = client.start(chat("log-5"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -154,7 +154,7 @@ class RequestLogTest {
 
   @Test
   void refusedKeysAreCountedAllButLoggedAtABoundedRate() {
-    RealUpstreamClient client = leaks.client(fast(server).logDir(logDir).build());
+    UpstreamClient client = leaks.client(fast(server).logDir(logDir).build());
 
     for (int i = 0; i < 200; i++) {
       client.recordRejection("key-" + i, "POST", "/v1/chat/completions", new RelayException(401, "invalid_proxy_key", "Missing or invalid proxy key.", null, false, 0, null) {});

@@ -5,6 +5,7 @@ import static dev.llmrelay.core.TestConfigs.fast;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
@@ -19,7 +20,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** Which upstream failures are retried, how often, how late, and what the client finally gets. */
 class RetryBehaviourTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
   @RegisterExtension final LogCapture log = new LogCapture();
 
   private static final String OK_JSON = "{\"id\":\"x\",\"object\":\"chat.completion\",\"choices\":[]}";
@@ -32,7 +33,7 @@ class RetryBehaviourTest {
   void serverErrorThenSuccessAnswersSuccessAfterTwoUpstreamRequests() throws Exception {
     server.enqueue(json(500, "{\"error\":{\"message\":\"boom\"}}"));
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(chat("r1"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -51,7 +52,7 @@ class RetryBehaviourTest {
     for (int i = 0; i < 3; i++) {
       server.enqueue(json(502, "{\"error\":{\"message\":\"bad gateway " + i + "\"}}"));
     }
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(chat("r2"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -78,7 +79,7 @@ class RetryBehaviourTest {
         return json(200, OK_JSON);
       }
     });
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r3"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -103,7 +104,7 @@ class RetryBehaviourTest {
         return json(200, OK_JSON);
       }
     });
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r3c"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -118,7 +119,7 @@ class RetryBehaviourTest {
     server.enqueue(new MockResponse.Builder().code(429).setHeader("Retry-After", "1")
         .setHeader("Content-Type", "application/json").body("{\"error\":{}}").build());
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -134,7 +135,7 @@ class RetryBehaviourTest {
     server.enqueue(new MockResponse.Builder().code(429).setHeader("Retry-After", "120")
         .setHeader("x-ratelimit-remaining-requests", "0")
         .setHeader("Content-Type", "application/json").body("{\"error\":{\"message\":\"quota\"}}").build());
-    RealUpstreamClient client = leaks.client(fast(server).retryAfterMax(Duration.ofSeconds(30)).build());
+    UpstreamClient client = leaks.client(fast(server).retryAfterMax(Duration.ofSeconds(30)).build());
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -153,7 +154,7 @@ class RetryBehaviourTest {
   void badRequestIsSentExactlyOnceAndPassedOnUnchanged() throws Exception {
     server.enqueue(json(400, "{\"error\":{\"message\":\"bad\",\"code\":\"invalid\"}}"));
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r5"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -166,7 +167,7 @@ class RetryBehaviourTest {
   @Test
   void otherClientErrorsAreNeverRetried() throws Exception {
     int[] codes = {401, 402, 403, 404, 409, 413, 422};
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     for (int code : codes) {
       server.enqueue(json(code, "{\"error\":{\"message\":\"no\"}}"));
     }
@@ -184,7 +185,7 @@ class RetryBehaviourTest {
     try (ServerSocket s = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
       port = s.getLocalPort();
     }
-    RealUpstreamClient client = leaks.client(fast("http://127.0.0.1:" + port + "/v1").build());
+    UpstreamClient client = leaks.client(fast("http://127.0.0.1:" + port + "/v1").build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(chat("r6"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -203,7 +204,7 @@ class RetryBehaviourTest {
     for (int i = 0; i < 3; i++) {
       server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
     }
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    RealUpstreamClient client = (RealUpstreamClient) leaks.client(fast(server).build());
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -227,7 +228,7 @@ class RetryBehaviourTest {
   void eachTimedOutAttemptIsCancelledBeforeTheNextStarts() throws Exception {
     server.enqueue(new MockResponse.Builder().onResponseStart(SocketEffect.Stall.INSTANCE).build());
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r7b"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -245,7 +246,7 @@ class RetryBehaviourTest {
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json")
         .body(new Sse().send("{\"partial\":").pause(3000)).build());
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r8"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -261,7 +262,7 @@ class RetryBehaviourTest {
         .body("{\"id\":\"x\",\"choices\":[{\"message\":{\"content\":\"" + "a".repeat(20000) + "\"}}]}")
         .onResponseBody(new SocketEffect.CloseSocket(true, false, false)).build());
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r8b"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -277,7 +278,7 @@ class RetryBehaviourTest {
     server.enqueue(json(200, OK_JSON));
     server.enqueue(new MockResponse.Builder().onResponseStart(new SocketEffect.CloseSocket(true, false, false)).build());
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).maxAttempts(1).build());
+    UpstreamClient client = leaks.client(fast(server).maxAttempts(1).build());
 
     RecordingSink warm = new RecordingSink();
     client.start(chat("warm"), warm).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -296,7 +297,7 @@ class RetryBehaviourTest {
       server.enqueue(new MockResponse.Builder().code(502).setHeader("Content-Type", "text/html")
           .body("<html><body>Bad Gateway</body></html>").build());
     }
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r9"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -313,7 +314,7 @@ class RetryBehaviourTest {
   @Test
   void successWithInvalidJsonIsABadResponseNotAPassThrough() throws Exception {
     server.enqueue(json(200, "{\"id\":\"x\",\"choices\":[ oops"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(chat("r10"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -327,7 +328,7 @@ class RetryBehaviourTest {
   @Test
   void inBandErrorInASuccessIsPassedOnAndNotRetried() throws Exception {
     server.enqueue(json(200, "{\"error\":{\"message\":\"provider overloaded\",\"code\":502}}"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("r11"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -342,7 +343,7 @@ class RetryBehaviourTest {
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json")
         .setHeader("X-Generation-Id", "gen-1").setHeader("Keep-Alive", "timeout=5")
         .setHeader("x-request-id", "upstream-id").body(OK_JSON).build());
-    RealUpstreamClient client = leaks.client(fast(server).upstreamApiKey("sk-upstream-secret").build());
+    UpstreamClient client = leaks.client(fast(server).upstreamApiKey("sk-upstream-secret").build());
     ClientRequest clientRequest =
         new ClientRequest(
             Endpoint.CHAT_COMPLETIONS,
@@ -380,7 +381,7 @@ class RetryBehaviourTest {
   @Test
   void withoutAnUpstreamKeyTheClientAuthorizationPassesThrough() throws Exception {
     server.enqueue(json(200, OK_JSON));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     ClientRequest clientRequest =
         new ClientRequest(Endpoint.CHAT_COMPLETIONS, java.util.Map.of("Authorization", java.util.List.of("Bearer client-key")),
             "{}".getBytes(java.nio.charset.StandardCharsets.UTF_8), "rid-2", null, false);
@@ -393,7 +394,7 @@ class RetryBehaviourTest {
   @Test
   void modelsIsAGetWithoutBody() throws Exception {
     server.enqueue(json(200, "{\"data\":[]}"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(ClientRequest.of(Endpoint.MODELS, new byte[0], "m1"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -410,7 +411,7 @@ class RetryBehaviourTest {
     server.enqueue(json(502, "{\"error\":{}}"));
     server.enqueue(new MockResponse.Builder().code(503).setHeader("Retry-After", "120")
         .setHeader("Content-Type", "application/json").body("{\"error\":{}}").build());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("x1"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -424,7 +425,7 @@ class RetryBehaviourTest {
   void theUpstreamsOwnShouldRetryHeaderPassesThroughWhenTheProxySetsNone() throws Exception {
     server.enqueue(new MockResponse.Builder().code(409).setHeader("x-should-retry", "true")
         .setHeader("Content-Type", "application/json").body("{\"error\":{}}").build());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(chat("x2"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -436,7 +437,7 @@ class RetryBehaviourTest {
   @Test
   void anUnexpectedExceptionInsideTheExchangeIsA500InternalErrorNotTheUpstreamsFault() throws Exception {
     server.enqueue(json(200, "{\"ok\":true}"));
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
     RecordingSink sink = new RecordingSink() {
       @Override
       public void onResponse(int status, java.util.Map<String, java.util.List<String>> headers) {

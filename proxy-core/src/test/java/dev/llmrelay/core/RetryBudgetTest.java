@@ -4,7 +4,7 @@ import static dev.llmrelay.core.TestConfigs.chat;
 import static dev.llmrelay.core.TestConfigs.fast;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -23,7 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** The retry budget keeps a failing upstream from a retry storm, and only that. */
 class RetryBudgetTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
   @RegisterExtension final LogCapture log = new LogCapture();
 
   /** Answers each request id's first attempt with {@code first}, later ones with {@code then}. */
@@ -60,7 +60,7 @@ class RetryBudgetTest {
         new MockResponse.Builder().code(429).setHeader("Retry-After", "1").setHeader("Content-Type", "application/json")
             .body("{\"error\":{\"message\":\"slow down\"}}").build(),
         json(200, "{\"ok\":true}")));
-    RealUpstreamClient client = leaks.client(patient().build());
+    UpstreamClient client = leaks.client(patient().build());
 
     // When eight requests arrive together
     List<RecordingSink> sinks = new ArrayList<>();
@@ -90,7 +90,7 @@ class RetryBudgetTest {
         json(500, "{\"error\":{\"message\":\"boom\"}}"),
         new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{\"ok\":true}")
             .headersDelay(300, TimeUnit.MILLISECONDS).build()));
-    RealUpstreamClient client = leaks.client(patient().retryBudgetPercent(0).retryBudgetMinRetries(1).build());
+    UpstreamClient client = leaks.client(patient().retryBudgetPercent(0).retryBudgetMinRetries(1).build());
 
     // When two requests fail together and both want to retry while one retry is in flight
     RecordingSink a = new RecordingSink();

@@ -9,7 +9,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
@@ -23,7 +23,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 /** SSE streams: forwarded as they arrive, the commit point, and what a broken stream looks like. */
 class StreamingTest {
   @StartStop public final MockWebServer server = new MockWebServer();
-  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+  @RegisterExtension final LeakCheck leaks = CoreLeakCheck.create();
 
   private static ClientRequest streamRequest(String id) {
     return new ClientRequest(
@@ -40,7 +40,7 @@ class StreamingTest {
     // Given an upstream that sends event 2 only after the client has received event 1
     CountDownLatch clientHasFirst = new CountDownLatch(1);
     server.enqueue(new Sse().send(chunk(0, "Hel")).await(clientHasFirst).send(chunk(1, "lo")).send(finish()).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
+    UpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
 
     // When the stream starts
     RecordingSink sink = new RecordingSink();
@@ -68,7 +68,7 @@ class StreamingTest {
       sse.send(chunk(i, "t" + i)).pause(100);
     }
     server.enqueue(sse.send(finish()).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(streamRequest("s2"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -84,7 +84,7 @@ class StreamingTest {
     // First attempt: a processing comment, then the connection drops before any data event.
     server.enqueue(new Sse().send(": OPENROUTER PROCESSING\n\n").cut().response());
     server.enqueue(new Sse().send(": OPENROUTER PROCESSING\n\n").send(chunk(0, "ok")).send(finish()).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(streamRequest("s3"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -103,7 +103,7 @@ class StreamingTest {
     for (int i = 0; i < 3; i++) {
       server.enqueue(new Sse().send(": OPENROUTER PROCESSING\n\n").cut().response());
     }
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(streamRequest("s3b"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -117,7 +117,7 @@ class StreamingTest {
   void aStreamBrokenAfterTheFirstEventEndsWithAnInBandErrorAndIsNotRetried() throws Exception {
     server.enqueue(new Sse().send(chunk(0, "Hel")).send(chunk(1, "lo")).send("data: {\"partial").cut().response());
     server.enqueue(new Sse().send(chunk(0, "never")).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).streamContinuation(false).build()); // the DESIGN §2 behaviour; see ContinuationTest
+    UpstreamClient client = leaks.client(fast(server).streamContinuation(false).build()); // the DESIGN §2 behaviour; see ContinuationTest
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(streamRequest("s4"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -142,7 +142,7 @@ class StreamingTest {
   @Test
   void aStreamThatGoesSilentAfterCommitEndsWithAnInBandErrorAfterTheIdleTimeout() throws Exception {
     server.enqueue(new Sse().send(chunk(0, "Hel")).pause(5000).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     long start = System.nanoTime();
     RecordingSink sink = new RecordingSink();
@@ -162,7 +162,7 @@ class StreamingTest {
       sse.pause(150).send(": keep-alive\n\n");
     }
     server.enqueue(sse.send(finish()).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(streamRequest("s6"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -174,7 +174,7 @@ class StreamingTest {
   @Test
   void aStreamEndingAfterAFinishReasonWithoutDoneIsComplete() throws Exception {
     server.enqueue(new Sse().send(chunk(0, "a")).send(finish()).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(streamRequest("s7"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -187,7 +187,7 @@ class StreamingTest {
   void theResponseContentTypeDecidesStreamingNotTheRequestFlag() throws Exception {
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json")
         .body("{\"id\":\"x\"}").build());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(streamRequest("s8"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -200,7 +200,7 @@ class StreamingTest {
   void anErrorStatusOnAStreamingRequestIsRetriedAndAnsweredAsJson() throws Exception {
     server.enqueue(new MockResponse.Builder().code(503).setHeader("Content-Type", "application/json").body("{\"error\":{}}").build());
     server.enqueue(new Sse().send(chunk(0, "ok")).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(streamRequest("s9"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -215,7 +215,7 @@ class StreamingTest {
       server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
           .body(chunk(0, "a") + finish() + DONE).build());
     }
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     for (int i = 0; i < 3; i++) {
       client.start(streamRequest("pool" + i), new RecordingSink()).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -233,7 +233,7 @@ class StreamingTest {
       sse.send(chunk(i, "t")).pause(100);
     }
     server.enqueue(sse.send(finish()).send(DONE).response());
-    RealUpstreamClient client = leaks.client(fast(server).build()); // idle timeout 400 ms
+    UpstreamClient client = leaks.client(fast(server).build()); // idle timeout 400 ms
 
     RecordingSink slow = new RecordingSink() {
       private int writes;
@@ -259,7 +259,7 @@ class StreamingTest {
   @Test
   void doneIsForwardedOnlyWithItsBlankLine() throws Exception {
     server.enqueue(new Sse().send(chunk(0, "a")).send(finish()).send("data: [DONE]\n").pause(200).send("\n").pause(2000).response());
-    RealUpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
+    UpstreamClient client = leaks.client(fast(server).streamIdleTimeout(Duration.ofSeconds(5)).build());
 
     RecordingSink sink = new RecordingSink();
     client.start(streamRequest("done-split"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);
@@ -272,7 +272,7 @@ class StreamingTest {
     server.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(chunk(0, "a") + finish() + "data: [DONE]\n")
         .onResponseEnd(new mockwebserver3.SocketEffect.CloseSocket(true, false, false)).build());
-    RealUpstreamClient client = leaks.client(fast(server).build());
+    UpstreamClient client = leaks.client(fast(server).build());
 
     RecordingSink sink = new RecordingSink();
     ExchangeResult result = client.start(streamRequest("no-blank"), sink).completion().toCompletableFuture().get(10, TimeUnit.SECONDS);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.llmrelay.core.RelayStats;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -30,6 +31,7 @@ import mockwebserver3.MockWebServer;
 import mockwebserver3.RecordedRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -45,6 +47,8 @@ class ClientDisconnectBeforeResponseTest {
   private static final String CHAT = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
   @TempDir Path dir;
+  /** Checks the upstream client of every relay a test starts, before the relay is closed. */
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   private final HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
   private MockWebServer upstream;
@@ -243,7 +247,9 @@ class ClientDisconnectBeforeResponseTest {
     for (int i = 0; i < pairs.length; i += 2) {
       env.put(pairs[i], pairs[i + 1]);
     }
-    return RelayMain.start(env, dir.resolve(".env"), false);
+    RunningRelay started = RelayMain.start(env, dir.resolve(".env"), false);
+    leaks.track(started.client());
+    return started;
   }
 
   private HttpRequest chatRequest(String requestId) {

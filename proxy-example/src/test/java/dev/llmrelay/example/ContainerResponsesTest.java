@@ -2,6 +2,7 @@ package dev.llmrelay.example;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.llmrelay.core.testing.LeakCheck;
 import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
@@ -13,6 +14,7 @@ import okhttp3.Headers;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -28,6 +30,8 @@ class ContainerResponsesTest {
 
   @StartStop public final MockWebServer upstream = new MockWebServer();
   @TempDir Path dir;
+  /** Checks the upstream client of every relay a test starts, before the relay is closed. */
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   private RunningRelay relay;
 
@@ -39,6 +43,7 @@ class ContainerResponsesTest {
     env.put("MAX_CONCURRENT_REQUESTS", "2");
     env.put("UPSTREAM_BASE_URL", upstream.url("/v1").toString());
     relay = RelayMain.start(env, dir.resolve(".env"), false);
+    leaks.track(relay.client());
   }
 
   @AfterEach

@@ -3,6 +3,7 @@ package dev.llmrelay.example;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.InetAddress;
@@ -24,6 +25,7 @@ import mockwebserver3.junit5.StartStop;
 import okio.BufferedSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -44,6 +46,8 @@ class GracefulShutdownTest {
 
   @StartStop public final MockWebServer upstream = new MockWebServer();
   @TempDir Path dir;
+  /** Checks the upstream client of every relay a test starts: after its shutdown, nothing is left. */
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   /** One thread per blocking client (the common pool may have a single thread on a small machine). */
   private final ExecutorService clients = Executors.newCachedThreadPool();
@@ -85,6 +89,7 @@ class GracefulShutdownTest {
     try (SilentUpstream silent = new SilentUpstream()) {
       // Given a request the upstream never answers
       relay = RelayMain.start(env(silent.baseUrl(), "SHUTDOWN_TIMEOUT_SECONDS", "0.5", "MAX_ATTEMPTS", "1"), dir.resolve(".env"), false);
+      leaks.track(relay.client());
       CompletableFuture<RawHttp.Response> answer =
           send(RawHttp.post("/v1/chat/completions", CHAT, "X-Request-Id: waiting-1"));
       assertThat(silent.firstRequest.await(5, TimeUnit.SECONDS)).as("the request reached the upstream").isTrue();
@@ -118,6 +123,7 @@ class GracefulShutdownTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(new SlowStream(streaming, 100, 100)).build());
     relay = RelayMain.start(env(upstream.url("/v1").toString(), "SHUTDOWN_TIMEOUT_SECONDS", "0.5"), dir.resolve(".env"), false);
+    leaks.track(relay.client());
     CompletableFuture<RawHttp.Response> answer = send(RawHttp.post("/v1/chat/completions", STREAM_CHAT));
     assertThat(streaming.await(5, TimeUnit.SECONDS)).isTrue();
 
@@ -148,6 +154,7 @@ class GracefulShutdownTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(new SlowStream(streaming, 10, 200)).build());
     relay = RelayMain.start(env(upstream.url("/v1").toString(), "SHUTDOWN_TIMEOUT_SECONDS", "20"), dir.resolve(".env"), false);
+    leaks.track(relay.client());
     int port = relay.port();
     CompletableFuture<RawHttp.Response> answer = send(RawHttp.post("/v1/chat/completions", STREAM_CHAT));
     assertThat(streaming.await(5, TimeUnit.SECONDS)).isTrue();
@@ -175,6 +182,7 @@ class GracefulShutdownTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(new SlowStream(streaming, 3, 1500)).build());
     relay = RelayMain.start(env(upstream.url("/v1").toString(), "SHUTDOWN_TIMEOUT_SECONDS", "20"), dir.resolve(".env"), false);
+    leaks.track(relay.client());
     CompletableFuture<RawHttp.Response> slowJson = send(RawHttp.post("/v1/chat/completions", CHAT));
     await().atMost(Duration.ofSeconds(5)).until(() -> upstream.getRequestCount() == 1);
     CompletableFuture<RawHttp.Response> pausingStream = send(RawHttp.post("/v1/chat/completions", STREAM_CHAT));
@@ -202,6 +210,7 @@ class GracefulShutdownTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(new SlowStream(streaming, 20, 100)).build());
     relay = RelayMain.start(env(upstream.url("/v1").toString(), "SHUTDOWN_TIMEOUT_SECONDS", "20"), dir.resolve(".env"), false);
+    leaks.track(relay.client());
     int port = relay.port();
     CompletableFuture<RawHttp.Response> stream = send(RawHttp.post("/v1/chat/completions", STREAM_CHAT));
     assertThat(streaming.await(5, TimeUnit.SECONDS)).isTrue();

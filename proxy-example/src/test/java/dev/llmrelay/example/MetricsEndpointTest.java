@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.io.InputStream;
 import java.util.ArrayList;
@@ -25,10 +26,13 @@ import okhttp3.Response;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** GET /metrics of the launcher, and the Grafana dashboard that reads it. */
 class MetricsEndpointTest {
   @StartStop public final MockWebServer upstream = new MockWebServer();
+  /** Checks the upstream client of every relay a test starts, before the relay is closed. */
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   private static final Pattern SAMPLE =
       Pattern.compile("^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[^}]*\\})? (-?[0-9.eE+-]+|NaN|\\+Inf|-Inf)( [0-9]+)?$");
@@ -45,6 +49,7 @@ class MetricsEndpointTest {
     env.put("UPSTREAM_BASE_URL", upstream.url("/v1").toString());
     env.put("MODEL_FALLBACKS", "m=m-small"); // allow-lists m, so its route gauges exist
     relay = RelayMain.start(env, null, false);
+    leaks.track(relay.client());
   }
 
   @AfterEach

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.llmrelay.core.RelayConfig;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.net.ConnectException;
 import java.net.ServerSocket;
@@ -28,12 +29,15 @@ import okhttp3.Response;
 import okio.BufferedSink;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The launcher: configuration from env and .env, the unsafe-bind refusal, graceful stop. */
 class RelayMainTest {
   @StartStop public final MockWebServer upstream = new MockWebServer();
   @TempDir Path dir;
+  /** Checks the upstream client of every relay a test starts, before the relay is closed. */
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   private final OkHttpClient http = new OkHttpClient.Builder().readTimeout(Duration.ofSeconds(20)).build();
   private RunningRelay relay;
@@ -74,6 +78,8 @@ class RelayMainTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{\"id\":\"ok\"}").build());
 
     relay = RelayMain.start(env("MAX_CONCURRENT_REQUESTS", "3"), dotenv, false);
+
+    leaks.track(relay.client());
 
     assertThat(relay.config().maxConcurrentRequests()).as("environment wins").isEqualTo(3);
     assertThat(relay.config().maxAttempts()).as(".env fills the gap").isEqualTo(1);
@@ -135,6 +141,7 @@ class RelayMainTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(new SlowStream(streaming, 10, 100)).build());
     relay = RelayMain.start(env("SHUTDOWN_TIMEOUT_SECONDS", "10"), null, false);
+    leaks.track(relay.client());
     int port = relay.port();
 
     CompletableFuture<String> body = CompletableFuture.supplyAsync(() -> {
@@ -163,6 +170,7 @@ class RelayMainTest {
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "text/event-stream")
         .body(new SlowStream(streaming, 100, 100)).build());
     relay = RelayMain.start(env("SHUTDOWN_TIMEOUT_SECONDS", "0.3"), null, false);
+    leaks.track(relay.client());
 
     CompletableFuture<String> body = CompletableFuture.supplyAsync(() -> {
       try (Response r = post("/v1/chat/completions", "{\"model\":\"m\",\"stream\":true,\"messages\":[]}")) {
@@ -185,6 +193,7 @@ class RelayMainTest {
   @Test
   void simulateRunsWithNoKeyAndNoNetwork() throws Exception {
     relay = RelayMain.start(env("UPSTREAM_BASE_URL", "simulate", "SIM_LATENCY_MS", "10"), null, false);
+    leaks.track(relay.client());
 
     Request chat = new Request.Builder().url(relay.url() + "/v1/chat/completions").header("X-Sim-Fault", "none")
         .post(RequestBody.create("{\"model\":\"demo\",\"messages\":[]}", MediaType.get("application/json"))).build();

@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,6 +22,7 @@ import okhttp3.Response;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * The upstream key and the proxy keys are secrets: with debug logging on, across success, errors,
@@ -29,6 +31,8 @@ import org.junit.jupiter.api.Test;
  * llmrelay.test.logFile}).
  */
 class CanaryKeyTest {
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+
   private static final String UPSTREAM_CANARY = "sk-upstream-CANARY-5f0c9a1e7d";
   private static final String RELAY_CANARY = "relay-CANARY-b7e21d44c3";
   private static final String WRONG_CANARY = "relay-CANARY-wrong-9a8b7c";
@@ -42,7 +46,7 @@ class CanaryKeyTest {
   void start() throws Exception {
     upstream = Upstreams.start();
     client =
-        UpstreamClient.create(
+        leaks.client(
             Upstreams.config(upstream)
                 .upstreamApiKey(UPSTREAM_CANARY)
                 .debugMode(true)
@@ -54,11 +58,9 @@ class CanaryKeyTest {
   @AfterEach
   void stop() throws Exception {
     try {
-      TestHttp.assertNothingLeaked(client);
-    } finally {
       TestHttp.close(http);
       relay.close();
-      client.close();
+    } finally {
       upstream.close();
     }
   }

@@ -10,6 +10,7 @@ import dev.llmrelay.core.ExchangeResult;
 import dev.llmrelay.core.Outcome;
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
@@ -38,6 +39,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Issue 11, defects 8 and 9: how the relay reads client request bodies, in Jetty 12 and Tomcat 11
@@ -53,6 +55,7 @@ class ClientBodyReadingTest {
   private static final byte[] CHAT = Upstreams.CHAT_REQUEST.getBytes(StandardCharsets.UTF_8);
 
   @TempDir Path tomcatDir;
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   private MockWebServer upstream;
   private UpstreamClient client;
@@ -70,10 +73,6 @@ class ClientBodyReadingTest {
   @AfterEach
   void stopAll() throws Exception {
     try {
-      if (client != null) {
-        TestHttp.assertNothingLeaked(client);
-      }
-    } finally {
       for (Socket socket : sockets) {
         socket.close();
       }
@@ -81,16 +80,14 @@ class ClientBodyReadingTest {
       if (server != null) {
         server.close();
       }
-      if (client != null) {
-        client.close();
-      }
+    } finally {
       upstream.close();
     }
   }
 
   /** Starts a client (test configuration changed by {@code config}) and mounts it in {@code container}. */
   private void start(String container, UnaryOperator<RelayConfig.Builder> config) throws Exception {
-    client = UpstreamClient.builder(config.apply(Upstreams.config(upstream)).build()).listener(finished::add).build();
+    client = leaks.track(UpstreamClient.builder(config.apply(Upstreams.config(upstream)).build()).listener(finished::add).build());
     UpstreamClient c = client;
     if (container.equals("jetty")) {
       JettyRelay jetty = JettyRelay.mount(c);
@@ -252,7 +249,7 @@ class ClientBodyReadingTest {
   @Test
   void tricklingUploadsLeaveHealthAndChatFastOnASmallPlatformThreadPool() throws Exception {
     // Given Jetty on a small platform thread pool, as the launcher runs on Java 17
-    client = UpstreamClient.builder(Upstreams.config(upstream).build()).listener(finished::add).build();
+    client = leaks.track(UpstreamClient.builder(Upstreams.config(upstream).build()).listener(finished::add).build());
     UpstreamClient c = client;
     QueuedThreadPool threads = new QueuedThreadPool(16, 4);
     JettyRelay jetty = JettyRelay.start(threads, context -> LlmRelayServlets.mount(context.getServletContext(), c));

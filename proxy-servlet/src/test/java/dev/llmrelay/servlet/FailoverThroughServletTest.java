@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.UpstreamConfig;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.net.URI;
 import java.time.Duration;
@@ -22,10 +23,12 @@ import okhttp3.Response;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** A models array through HTTP, and /health/upstream with several upstreams and their breakers. */
 class FailoverThroughServletTest {
   private static final ObjectMapper JSON = new ObjectMapper();
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
   private MockWebServer primary;
   private MockWebServer secondary;
   private UpstreamClient client;
@@ -56,7 +59,7 @@ class FailoverThroughServletTest {
     };
     primary.setDispatcher(byModel);
     secondary.setDispatcher(byModel);
-    client = UpstreamClient.create(Upstreams.config(primary)
+    client = leaks.client(Upstreams.config(primary)
         .addUpstream(new UpstreamConfig("upstream2", URI.create("http://127.0.0.1:" + secondary.getPort() + "/v1"), "sk-second", 1, Set.of("b")))
         .maxAttempts(1)
         .breakerFailures(1)
@@ -68,9 +71,7 @@ class FailoverThroughServletTest {
 
   @AfterEach
   void stop() throws IOException {
-    TestHttp.assertNothingLeaked(client);
     jetty.close();
-    client.close();
     TestHttp.close(http);
     primary.close();
     secondary.close();

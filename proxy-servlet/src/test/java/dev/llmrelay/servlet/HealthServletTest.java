@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.llmrelay.core.UpstreamClient;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -121,7 +120,7 @@ class HealthServletTest extends RelayTestBase {
 
   @Test
   void healthServletMappedWithAWildcardServesBothPathsAndRefusesOthers() throws Exception {
-    client = UpstreamClient.create(Upstreams.config(upstream).build());
+    client = leaks.client(Upstreams.config(upstream).build());
     relay = JettyRelay.start(context -> context.addServlet(new ServletHolder(new HealthServlet(client)), "/health/*"));
     upstream.enqueue(new MockResponse.Builder().code(200).body("{}").build());
 

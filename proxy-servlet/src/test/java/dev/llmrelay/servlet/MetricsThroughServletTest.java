@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.metrics.MicrometerMetrics;
+import dev.llmrelay.core.testing.LeakCheck;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.io.IOException;
 import java.io.InputStream;
@@ -26,9 +27,11 @@ import okhttp3.Response;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** Each request outcome drives its own meter, through a real Jetty and the relay servlet. */
 class MetricsThroughServletTest {
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
   private MockWebServer upstream;
   private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
   private UpstreamClient client;
@@ -42,23 +45,17 @@ class MetricsThroughServletTest {
 
   @AfterEach
   void stop() throws IOException {
-    if (client != null) {
-      TestHttp.assertNothingLeaked(client);
-    }
     if (jetty != null) {
       jetty.close();
-    }
-    if (client != null) {
-      client.close();
     }
     TestHttp.close(http);
     upstream.close();
   }
 
   private void relay(UnaryOperator<RelayConfig.Builder> tweak) throws Exception {
-    client = UpstreamClient.builder(tweak.apply(Upstreams.config(upstream)).build())
+    client = leaks.track(UpstreamClient.builder(tweak.apply(Upstreams.config(upstream)).build())
         .listener(new MicrometerMetrics(registry))
-        .build();
+        .build());
     jetty = JettyRelay.mount(client);
   }
 

@@ -10,6 +10,7 @@ import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.ResponseSink;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -30,6 +31,7 @@ import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -39,6 +41,13 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class MountingTest {
   private static final ObjectMapper MAPPER = new ObjectMapper();
+
+  /**
+   * Used for its check alone, called where everything must be back: these tests are about who
+   * closes a client (the servlet that created it, on destroy, or the test's try-with-resources),
+   * so each client is closed inside the test, before an after-test check could see it.
+   */
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
 
   private MockWebServer upstream;
   private final OkHttpClient http = TestHttp.client();
@@ -77,7 +86,7 @@ class MountingTest {
       try (Response response = http.newCall(new Request.Builder().url(relay.url("/v1/other")).build()).execute()) {
         assertThat(response.code()).as("unknown path under /v1/*").isEqualTo(404);
       }
-      TestHttp.assertNothingLeaked(owned);
+      leaks.assertReleased(owned);
     }
     assertThat(startDirectly(owned).code()).as("the owned client after the servlet was destroyed").isEqualTo("relay_closed");
   }
@@ -99,7 +108,7 @@ class MountingTest {
           assertThat(response.code()).as("the same client after the first servlet was destroyed").isEqualTo(200);
         }
       }
-      TestHttp.assertNothingLeaked(client);
+      leaks.assertReleased(client);
     }
   }
 
@@ -121,7 +130,7 @@ class MountingTest {
               .isEqualTo("not_found");
         }
       }
-      TestHttp.assertNothingLeaked(client);
+      leaks.assertReleased(client);
     }
   }
 
@@ -139,6 +148,7 @@ class MountingTest {
           assertThat(response.code()).as("web.xml-style health servlet").isEqualTo(200);
         }
       }
+      leaks.assertReleased(client);
     }
   }
 
@@ -168,7 +178,7 @@ class MountingTest {
         assertThat(MAPPER.readTree(models.body().string()).at("/error/code").asText()).as("code").isEqualTo("upstream_unreachable");
         assertThat(health.code()).as("health servlet on the relay's shared client").isEqualTo(200);
       }
-      TestHttp.assertNothingLeaked(created);
+      leaks.assertReleased(created);
     }
     assertThat(startDirectly(created).code()).as("the servlet's own client after destroy").isEqualTo("relay_closed");
   }
@@ -231,7 +241,7 @@ class MountingTest {
           assertThat(response.code()).as("bad JSON").isEqualTo(400);
         }
         assertThat(upstream.getRequestCount()).as("upstream requests").isEqualTo(2);
-        TestHttp.assertNothingLeaked(client);
+        leaks.assertReleased(client);
       }
     }
   }
@@ -252,7 +262,7 @@ class MountingTest {
           assertThat(MAPPER.readTree(upstreamHealth.body().string()).path("upstream").asText()).as("upstream").isEqualTo("reachable");
           assertThat(unknown.code()).as("unknown").isEqualTo(404);
         }
-        TestHttp.assertNothingLeaked(client);
+        leaks.assertReleased(client);
       }
     }
   }

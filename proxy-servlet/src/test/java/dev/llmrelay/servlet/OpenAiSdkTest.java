@@ -12,6 +12,7 @@ import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.List;
@@ -23,9 +24,12 @@ import mockwebserver3.RecordedRequest;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The official OpenAI Java SDK pointed at the relay (in a real Jetty 12) works unchanged. */
 class OpenAiSdkTest {
+  @RegisterExtension final LeakCheck leaks = new LeakCheck();
+
   private static final ChatCompletionCreateParams PARAMS =
       ChatCompletionCreateParams.builder().model("test-model").addUserMessage("Hi").build();
 
@@ -37,7 +41,7 @@ class OpenAiSdkTest {
   @BeforeEach
   void start() throws Exception {
     upstream = Upstreams.start();
-    client = UpstreamClient.create(Upstreams.config(upstream).upstreamApiKey("sk-upstream-sdk-test").build());
+    client = leaks.client(Upstreams.config(upstream).upstreamApiKey("sk-upstream-sdk-test").build());
     relay = JettyRelay.mount(client);
   }
 
@@ -55,13 +59,11 @@ class OpenAiSdkTest {
   @AfterEach
   void stop() throws Exception {
     try {
-      TestHttp.assertNothingLeaked(client);
-    } finally {
       if (openai != null) {
         openai.close();
       }
       relay.close();
-      client.close();
+    } finally {
       upstream.close();
     }
   }

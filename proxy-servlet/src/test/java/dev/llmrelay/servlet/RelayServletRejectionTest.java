@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.testing.LeakCheck;
 import java.io.IOException;
 import java.util.List;
 import java.util.stream.Stream;
@@ -15,11 +16,11 @@ import okhttp3.RequestBody;
 import okhttp3.Response;
 import okio.BufferedSink;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Every request the relay refuses on its own (413, 400, 401, 404, 405) is answered with the
@@ -30,6 +31,9 @@ class RelayServletRejectionTest {
   private static final String KEY = "relay-test-key";
   private static final int LIMIT = 1024;
 
+  /** One client for the whole class: checked after every test, closed after the last. */
+  @RegisterExtension static final LeakCheck leaks = new LeakCheck();
+
   private static MockWebServer upstream;
   private static UpstreamClient client;
   private static JettyRelay relay;
@@ -38,21 +42,15 @@ class RelayServletRejectionTest {
   @BeforeAll
   static void start() throws Exception {
     upstream = Upstreams.start();
-    client = UpstreamClient.create(Upstreams.config(upstream).maxRequestBytes(LIMIT).build());
+    client = leaks.client(Upstreams.config(upstream).maxRequestBytes(LIMIT).build());
     relay = JettyRelay.mount(client, List.of(KEY));
     http = TestHttp.client();
-  }
-
-  @AfterEach
-  void nothingLeaked() {
-    TestHttp.assertNothingLeaked(client);
   }
 
   @AfterAll
   static void stop() throws Exception {
     TestHttp.close(http);
     relay.close();
-    client.close();
     upstream.close();
   }
 
