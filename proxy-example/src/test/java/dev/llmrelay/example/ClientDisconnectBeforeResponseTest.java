@@ -44,6 +44,7 @@ class ClientDisconnectBeforeResponseTest {
   /** "Within a second", with room for a loaded build machine. */
   private static final Duration NOTICED_WITHIN = Duration.ofMillis(1500);
 
+  private static final int CONNECTIONS = 32;
   private static final String CHAT = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
 
   @TempDir Path dir;
@@ -237,6 +238,82 @@ class ClientDisconnectBeforeResponseTest {
   }
 
   // ---- helpers -----------------------------------------------------------------------------
+
+  @Test
+  void busyKeepAliveConnectionsAreNeverTakenForClientsThatLeft() throws Exception {
+    // Given: a fast upstream and the launcher with room for every connection
+    upstream = new MockWebServer();
+    upstream.setDispatcher(new Dispatcher() {
+      @Override
+      public MockResponse dispatch(RecordedRequest request) {
+        return json(200, "{\"id\":\"ok\"}");
+      }
+    });
+    upstream.start(InetAddress.getLoopbackAddress(), 0);
+    relay = start(upstream.url("/v1").toString(), "MAX_CONCURRENT_REQUESTS", "64");
+
+    // When: 32 clients each send 60 requests back to back on their kept-alive connections (the
+    // first version of the watch took some of them for closed ones under such load)
+    java.util.List<CompletableFuture<Integer>> clients = new java.util.ArrayList<>();
+    java.util.concurrent.ExecutorService threads = java.util.concurrent.Executors.newFixedThreadPool(CONNECTIONS);
+    for (int c = 0; c < CONNECTIONS; c++) {
+      int id = c;
+      clients.add(CompletableFuture.supplyAsync(() -> {
+        int ok = 0;
+        try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), relay.port())) {
+          socket.setSoTimeout(10_000);
+          socket.setTcpNoDelay(true);
+          OutputStream out = socket.getOutputStream();
+          InputStream in = socket.getInputStream();
+          for (int i = 0; i < 60; i++) {
+            byte[] body = CHAT.getBytes(StandardCharsets.UTF_8);
+            out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: relay\r\nX-Request-Id: busy-" + id + "-" + i
+                + "\r\nContent-Type: application/json\r\nContent-Length: " + body.length + "\r\n\r\n" + CHAT)
+                .getBytes(StandardCharsets.UTF_8)); // one write, as a real client sends a small request
+            out.flush();
+            if (readResponseStatus(in) == 200) {
+              ok++;
+            }
+          }
+        } catch (IOException e) {
+          return ok; // a connection the relay closed: counted short below
+        }
+        return ok;
+      }, threads));
+    }
+
+    // Then: every request is answered on its own connection, and no disconnect is counted
+    int answered = 0;
+    try {
+      for (CompletableFuture<Integer> c : clients) {
+        answered += c.get(60, TimeUnit.SECONDS);
+      }
+    } finally {
+      threads.shutdownNow();
+    }
+    assertThat(answered).as("every request answered 200 on its kept-alive connection").isEqualTo(CONNECTIONS * 60);
+    assertThat(stats().clientCancels()).as("no live client taken for one that left").isZero();
+  }
+
+  /** Reads one HTTP/1.1 response with a Content-Length body and returns its status. */
+  private static int readResponseStatus(InputStream in) throws IOException {
+    StringBuilder head = new StringBuilder();
+    while (!head.toString().endsWith("\r\n\r\n")) {
+      int b = in.read();
+      if (b < 0) {
+        throw new IOException("connection closed by the relay");
+      }
+      head.append((char) b);
+    }
+    Matcher length = Pattern.compile("(?i)content-length:\\s*(\\d+)").matcher(head);
+    int n = length.find() ? Integer.parseInt(length.group(1)) : 0;
+    for (int i = 0; i < n; i++) {
+      if (in.read() < 0) {
+        throw new IOException("body cut short");
+      }
+    }
+    return Integer.parseInt(head.substring(9, 12));
+  }
 
   private RunningRelay start(String upstreamBaseUrl, String... pairs) throws Exception {
     Map<String, String> env = new HashMap<>();
