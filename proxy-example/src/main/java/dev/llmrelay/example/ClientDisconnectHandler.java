@@ -3,6 +3,7 @@ package dev.llmrelay.example;
 import dev.llmrelay.servlet.RelayServlet;
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
@@ -14,6 +15,7 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.server.internal.HttpConnection;
 import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.thread.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,8 +30,10 @@ import org.slf4j.LoggerFactory;
  * being handled once its content has been read (it registers read interest again only for the
  * next request), so a client's FIN lies unread in the socket and no request failure listener, no
  * {@code Connection.Listener.onClosed} and no {@code AsyncListener.onError} ever fires. When the
- * servlet registers (its body read, the parser at the end of the message), this handler asks the
- * endpoint for read interest itself ({@link org.eclipse.jetty.io.EndPoint#tryFillInterested}). When
+ * servlet registers (its body read, the parser at the end of the message) and the request is still
+ * waiting {@value #ARM_DELAY_MILLIS} ms later (most are answered sooner, and a watch costs two
+ * changes of the connection's selector registration), this handler asks the endpoint for read
+ * interest itself ({@link org.eclipse.jetty.io.EndPoint#tryFillInterested}). When
  * the socket becomes readable it reads one byte: end of stream (a FIN) or a reset means the client
  * is gone; nothing means the wake-up was stale (the selector's readiness from Jetty's own read of
  * this request outlives that read) and the watch waits again; a byte is the start of a pipelined
@@ -69,6 +73,9 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
     }
   };
 
+  /** How long a request must have waited before its connection is watched. */
+  static final long ARM_DELAY_MILLIS = 250;
+
   /** Wraps {@code handler}, which serves the relay servlet. */
   public ClientDisconnectHandler(Handler handler) {
     super(handler);
@@ -106,6 +113,7 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
     // asks for read interest for the next request (ReadPendingException).
     private final ReentrantLock lock = new ReentrantLock();
     private State state = State.IDLE;
+    private Scheduler.Task armTask;
 
     Watch(Request request, Response response) {
       this.request = request;
@@ -127,7 +135,26 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
         // them is the next request's business): nothing to watch.
         return;
       }
-      arm(State.IDLE);
+      // Watch only a request that is still waiting after a moment: most are answered long before,
+      // and a watch costs two changes of the connection's selector registration. The delay is
+      // well inside the second in which a vanished client must be noticed.
+      Scheduler.Task task = request.getComponents().getScheduler().schedule(this::armIfWaiting, ARM_DELAY_MILLIS, TimeUnit.MILLISECONDS);
+      lock.lock();
+      try {
+        if (state == State.DONE) {
+          task.cancel();
+        } else {
+          armTask = task;
+        }
+      } finally {
+        lock.unlock();
+      }
+    }
+
+    private void armIfWaiting() {
+      if (!response.isCommitted()) {
+        arm(State.IDLE);
+      }
     }
 
     /** The socket is readable: a FIN, a reset, a pipelined request, or a stale wake-up. */
@@ -191,6 +218,9 @@ public final class ClientDisconnectHandler extends Handler.Wrapper {
       try {
         State was = state;
         state = State.DONE;
+        if (armTask != null) {
+          armTask.cancel();
+        }
         if (was == State.READING) {
           endPoint().getFillInterest().onFail(WITHDRAWN);
         }
