@@ -10,13 +10,17 @@
 #   ./proxy-example/bench.sh throughput --warmup 5 --rounds 2 --round 5               # a quick run
 #   ./proxy-example/bench.sh throughput --variant serial='-XX:+UseSerialGC -Xmx128m' \
 #                                       --variant g1='-XX:+UseG1GC -Xmx128m'          # compare JVM flags
+#   ./proxy-example/bench.sh throughput --variant before='-Xmx128m jar=/tmp/llmrelay-old.jar' \
+#                                       --variant after='-Xmx128m'    # compare two builds in one table
+#   (in a variant, jdk=PATH picks another JDK and jar=PATH another llmrelay jar; see --help)
 #   ./proxy-example/bench.sh --help
 #
 # Needs wrk for `throughput` (apt-get install wrk) and uses nginx when installed (apt-get install
 # nginx; the benchmark starts its own nginx processes on 127.0.0.1 with configs in a temp dir).
 # BENCH_JAVA picks the JVM that runs the load generator (default: java on PATH); --java picks the
 # proxy's JDK. BENCH_JAR overrides the jar (default proxy-example/target/llmrelay.jar, built if
-# missing). The jar is copied to a temp file for the run, so rebuilding it meanwhile is harmless.
+# missing). The jar is copied to a temp file for the run, so rebuilding it meanwhile is harmless; so
+# is a variant's jar=PATH (copied when the options are read).
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/.." && pwd)"

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -15,9 +16,9 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The proxy under test in a JVM of its own ({@code java <flags> -cp <this jar>
- * dev.llmrelay.example.RelayMain}), so that its CPU time and resident memory are its own and not
- * the load generator's. It runs in a directory of its own under the run's temp dir (so no {@code
+ * The proxy under test in a JVM of its own ({@code java <flags> -cp <this jar, or the variant's
+ * jar=> dev.llmrelay.example.RelayMain}), so that its CPU time and resident memory are its own and
+ * not the load generator's. It runs in a directory of its own under the run's temp dir (so no {@code
  * .env} of the caller is read) with a clean environment: only {@code PATH}, {@code HOME}, {@code
  * LANG} and the {@code RELAY_*}/{@code UPSTREAM_*}/... variables given here. Its log (one line per
  * request at the launcher's default level) goes to a file.
@@ -29,9 +30,14 @@ final class ProxyProcess implements AutoCloseable {
    * A named way to run the proxy: JVM flags, plus environment variables for this variant only,
    * e.g. {@code serial=-XX:+UseSerialGC -Xmx128m POOL_MAX_IDLE_CONNECTIONS=64} (a word of the form
    * {@code UPPER_CASE=value} is an environment variable, {@code jdk=PATH} a JDK home or java binary
-   * for this variant instead of {@code --java}, anything else a JVM flag).
+   * for this variant instead of {@code --java}, {@code jar=PATH} an llmrelay jar to run instead of
+   * the benchmark's own (another build, e.g. before a change), anything else a JVM flag).
+   *
+   * @param jar the {@code jar=} as given, for the report (null: the benchmark's own jar)
+   * @param jarCopy the copy of {@code jar} that runs, taken at parse time so that rebuilding the
+   *     jar during the run changes nothing (null when {@code jar} is)
    */
-  record Variant(String name, List<String> jvmFlags, Map<String, String> env, Path jdk) {
+  record Variant(String name, List<String> jvmFlags, Map<String, String> env, Path jdk, Path jar, Path jarCopy) {
     private static final Pattern ENV = Pattern.compile("[A-Z_][A-Z0-9_]*=.*");
 
     static Variant parse(String spec) {
@@ -41,9 +47,15 @@ final class ProxyProcess implements AutoCloseable {
       List<String> list = new ArrayList<>();
       Map<String, String> env = new LinkedHashMap<>();
       Path jdk = null;
+      Path jar = null;
       for (String flag : flags.trim().split("\\s+")) {
         if (flag.startsWith("jdk=")) {
           jdk = BenchOptions.javaBinary(flag.substring(4));
+        } else if (flag.startsWith("jar=")) {
+          jar = Path.of(flag.substring(4));
+          if (!Files.isRegularFile(jar)) {
+            throw new IllegalArgumentException("--variant " + name + ": no jar at " + jar);
+          }
         } else if (ENV.matcher(flag).matches()) {
           int at = flag.indexOf('=');
           env.put(flag.substring(0, at), flag.substring(at + 1));
@@ -51,7 +63,18 @@ final class ProxyProcess implements AutoCloseable {
           list.add(flag);
         }
       }
-      return new Variant(name, List.copyOf(list), Map.copyOf(env), jdk);
+      return new Variant(name, List.copyOf(list), Map.copyOf(env), jdk, jar, jar == null ? null : copy(jar));
+    }
+
+    /** Copies {@code jar} to a temp file deleted when the benchmark exits, as bench.sh does for its own. */
+    private static Path copy(Path jar) {
+      try {
+        Path copy = Files.createTempFile("llmrelay-bench-variant-", ".jar");
+        copy.toFile().deleteOnExit();
+        return Files.copy(jar, copy, StandardCopyOption.REPLACE_EXISTING);
+      } catch (IOException e) {
+        throw new UncheckedIOException("copying " + jar, e);
+      }
     }
 
     String label() {
@@ -61,7 +84,13 @@ final class ProxyProcess implements AutoCloseable {
     String flagsText() {
       String text = jvmFlags.isEmpty() ? "(JVM defaults)" : String.join(" ", jvmFlags);
       text = env.isEmpty() ? text : text + " " + env;
-      return jdk == null ? text : text + " on " + jdk;
+      text = jdk == null ? text : text + " on " + jdk;
+      return jar == null ? text : text + " from " + jar;
+    }
+
+    /** The classpath this variant's proxy runs from: its own {@code jar=} (copied) or the benchmark's. */
+    String classpath() {
+      return jarCopy != null ? jarCopy.toString() : System.getProperty("java.class.path");
     }
 
     /** This variant's java binary: its own {@code jdk=} or the run's {@code --java}. */
@@ -100,7 +129,7 @@ final class ProxyProcess implements AutoCloseable {
     command.add(this.java.toString());
     command.addAll(variant.jvmFlags());
     command.add("-cp");
-    command.add(System.getProperty("java.class.path"));
+    command.add(variant.classpath());
     command.add("dev.llmrelay.example.RelayMain");
     ProcessBuilder builder = new ProcessBuilder(command)
         .directory(home.toFile())
