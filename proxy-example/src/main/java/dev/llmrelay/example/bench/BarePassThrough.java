@@ -1,6 +1,5 @@
 package dev.llmrelay.example.bench;
 
-import dev.llmrelay.core.internal.Threads;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
@@ -17,6 +16,7 @@ import org.eclipse.jetty.ee10.servlet.ServletContextHandler;
 import org.eclipse.jetty.ee10.servlet.ServletHolder;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
+import org.eclipse.jetty.util.VirtualThreads;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 
 /**
@@ -56,8 +56,8 @@ final class BarePassThrough {
 
     QueuedThreadPool threads = new QueuedThreadPool(200, 8);
     threads.setName("bare-http");
-    if (Threads.virtualThreadsAvailable()) {
-      threads.setVirtualThreadsExecutor(Threads.newPerTaskExecutor("bare-vt-"));
+    if (VirtualThreads.areSupported()) {
+      threads.setVirtualThreadsExecutor(VirtualThreads.getNamedVirtualThreadsExecutor("bare-vt-"));
     }
     Server server = new Server(threads);
     ServerConnector connector = new ServerConnector(server);
@@ -73,7 +73,7 @@ final class BarePassThrough {
     server.start();
     System.out.println("bare pass-through listening on http://" + Children.HOST + ":" + connector.getLocalPort()
         + " -> " + base + " (Java " + Runtime.version().feature() + ", "
-        + (Threads.virtualThreadsAvailable() ? "virtual" : "platform") + " threads)");
+        + (VirtualThreads.areSupported() ? "virtual" : "platform") + " threads)");
     System.out.flush();
     server.join();
   }

@@ -62,8 +62,9 @@ public final class Bench {
       return;
     }
     // The in-process proxy of the soak would otherwise log one line per request.
-    if (System.getProperty("org.slf4j.simpleLogger.log.dev.llmrelay.requests") == null) {
-      System.setProperty("org.slf4j.simpleLogger.log.dev.llmrelay.requests", "warn");
+    org.slf4j.Logger requests = org.slf4j.LoggerFactory.getLogger("dev.llmrelay.requests");
+    if (requests instanceof ch.qos.logback.classic.Logger logback && logback.getLevel() == null) {
+      logback.setLevel(ch.qos.logback.classic.Level.WARN);
     }
     List<String> modes = options.mode.equals("all")
         ? List.of("throughput", "latency", "stream", "slowstreams", "soak")

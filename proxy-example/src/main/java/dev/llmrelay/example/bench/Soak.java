@@ -1,8 +1,7 @@
 package dev.llmrelay.example.bench;
 
 import dev.llmrelay.core.RelayStats;
-import dev.llmrelay.core.internal.ConcurrencyGate;
-import dev.llmrelay.core.internal.RealUpstreamClient;
+import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.example.RelayMain;
 import dev.llmrelay.example.RunningRelay;
 import dev.llmrelay.example.simulate.SimulatedUpstream;
@@ -275,8 +274,7 @@ public final class Soak {
 
   private static Report run(Options options, PrintStream log, RunningRelay relay, SimulatedUpstream simulator)
       throws Exception {
-    RealUpstreamClient client = (RealUpstreamClient) relay.client();
-    ConcurrencyGate gate = client.gate();
+    UpstreamClient client = relay.client();
     Map<String, Integer> baseline = threadCensus();
     int baselineLive = Thread.getAllStackTraces().size();
     URI uri = URI.create(relay.url());
@@ -354,23 +352,22 @@ public final class Soak {
     Map<String, String> checks = new LinkedHashMap<>();
     List<String> violations = new ArrayList<>();
     long total = sent.get();
-    int maxPermits = gate.maxPermits();
-    boolean settled = awaitTrue(Duration.ofSeconds(SETTLE_SECONDS), () -> client.stats().requests() >= total
-        && gate.availablePermits() == maxPermits && gate.queued() == 0 && client.leasedConnections() == 0
-        && client.activeExchanges() == 0 && simulator.stats().activeRequests() == 0);
+    int maxPermits = relay.config().maxConcurrentRequests();
+    boolean settled = awaitTrue(Duration.ofSeconds(SETTLE_SECONDS), () -> {
+      RelayStats now = client.stats();
+      return now.requests() >= total && now.permitsAvailable() == maxPermits && now.queued() == 0 && now.inFlight() == 0
+          && now.upstreamConnections() == now.idleUpstreamConnections() && simulator.stats().activeRequests() == 0;
+    });
     RelayStats stats = client.stats();
     long sumOfOutcomes = stats.success() + stats.timeouts() + stats.connectErrors() + stats.upstream4xx()
         + stats.upstream5xx() + stats.badResponses() + stats.rejected() + stats.clientCancels()
-        + stats.midStreamFailures();
-    check(checks, violations, "all permits free", gate.availablePermits() + " of " + maxPermits
-        + " (config " + relay.config().maxConcurrentRequests() + ")",
-        gate.availablePermits() == maxPermits && maxPermits == relay.config().maxConcurrentRequests());
-    check(checks, violations, "nobody queued, nothing in flight", "queued " + gate.queued() + ", inFlight "
-        + stats.inFlight() + ", inUse " + gate.inUse(), gate.queued() == 0 && stats.inFlight() == 0 && gate.inUse() == 0);
-    check(checks, violations, "no leased upstream connection", "leasedConnections " + client.leasedConnections(),
-        client.leasedConnections() == 0);
-    check(checks, violations, "no active exchange", "activeExchanges " + client.activeExchanges(),
-        client.activeExchanges() == 0);
+        + stats.midStreamFailures() + stats.internalErrors();
+    check(checks, violations, "all permits free", stats.permitsAvailable() + " of " + maxPermits,
+        stats.permitsAvailable() == maxPermits);
+    check(checks, violations, "nobody queued, nothing in flight", "queued " + stats.queued() + ", inFlight "
+        + stats.inFlight(), stats.queued() == 0 && stats.inFlight() == 0);
+    int leased = stats.upstreamConnections() - stats.idleUpstreamConnections();
+    check(checks, violations, "no leased upstream connection", "leased upstream connections " + leased, leased == 0);
     SimulatorStats simulatorStats = simulator.stats();
     check(checks, violations, "no open upstream exchange", "simulator activeRequests "
         + simulatorStats.activeRequests(), simulatorStats.activeRequests() == 0);
