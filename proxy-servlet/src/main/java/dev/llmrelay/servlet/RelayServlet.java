@@ -9,6 +9,7 @@ import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.UpstreamExchange;
+import dev.llmrelay.servlet.internal.BlockingBodyRead;
 import dev.llmrelay.servlet.internal.BodyDeadlines;
 import dev.llmrelay.servlet.internal.ClientBody;
 import dev.llmrelay.servlet.internal.ClientBodyListener;
@@ -70,11 +71,13 @@ import org.slf4j.LoggerFactory;
  * proxy key) is never forwarded. {@code Expect} and {@code Cookie} stay at the proxy.
  *
  * <p>Thread-safety: a servlet instance serves concurrent requests; its state is set once in the
- * constructor or {@link #init()} and not changed afterwards. No container thread waits for body
- * bytes, a permit or the upstream: a container thread runs each read callback while bytes are
- * available, and the one that sees the end of the body parses it, starts the exchange and returns
- * (a 408 is written by the body deadline's timer thread). So slow uploads cannot starve a small
- * platform thread pool (Java 17). With {@link #executeOnVirtualThreads(boolean)} on (the launcher
+ * constructor or {@link #init()} and not changed afterwards. No platform container thread waits for
+ * body bytes, a permit or the upstream: a container thread runs each read callback while bytes
+ * are available, and the one that sees the end of the body parses it, starts the exchange and
+ * returns (a 408 is written by the body deadline's timer thread). So slow uploads cannot starve a
+ * small platform thread pool (Java 17). With {@link #executeOnVirtualThreads(boolean)} on and the
+ * request on a virtual thread, that thread reads the body itself, under the same deadline (cheaper
+ * than the read callbacks' hand-off, and a waiting virtual thread costs memory, not a pool). With {@link #executeOnVirtualThreads(boolean)} on (the launcher
  * turns it on) and the container calling back on a virtual thread (Jetty with a virtual-threads
  * executor on Java 21+), the exchange runs on that thread ({@link UpstreamExchange#execute()})
  * instead of being handed to the core's executor: one thread switch less per request.
@@ -252,6 +255,16 @@ public final class RelayServlet extends HttpServlet {
         next.onBody(ClientBody.EMPTY);
       } else if (body.declaredLength() == 0) {
         next.onBody(bodyReader.finish(body)); // nothing to wait for (an empty body is invalid JSON)
+      } else if (executeOnVirtualThreads && VirtualThreads.current()) {
+        // A virtual thread may block: read here, under the same deadline (BlockingBodyRead).
+        ClientBody read;
+        try {
+          read = BlockingBodyRead.read(bodyReader, body, clientRequest.getInputStream(), bodyTimeout, bodyDeadlines.timer());
+        } catch (RelayException refused) {
+          next.onRejected(refused);
+          return;
+        }
+        next.onBody(read);
       } else {
         new ClientBodyListener(
                 bodyReader, body, clientRequest.getInputStream(), bodyTimeout, bodyDeadlines.timer(), requestId, next)
