@@ -103,6 +103,7 @@ public final class RelayServlet extends HttpServlet {
   private transient volatile Duration bodyTimeout;
   private transient volatile BodyDeadlines bodyDeadlines;
   private volatile boolean executeOnVirtualThreads;
+  private transient volatile BlockingBodyRead blockingReads;
 
   /**
    * For {@code web.xml} (or any container that instantiates servlets itself): {@link #init()}
@@ -205,6 +206,10 @@ public final class RelayServlet extends HttpServlet {
     if (deadlines != null) {
       deadlines.close();
     }
+    BlockingBodyRead reads = blockingReads;
+    if (reads != null) {
+      reads.close();
+    }
     UpstreamClient c = client;
     if (ownsClient && c != null) {
       ServletContext context = getServletConfig() == null ? null : getServletContext();
@@ -213,6 +218,21 @@ public final class RelayServlet extends HttpServlet {
       }
       c.close();
     }
+  }
+
+  /** The blocking reads' deadline sweep, started on first use (virtual threads only). */
+  private BlockingBodyRead blockingReads() {
+    BlockingBodyRead b = blockingReads;
+    if (b == null) {
+      synchronized (this) {
+        b = blockingReads;
+        if (b == null) {
+          b = new BlockingBodyRead(bodyTimeout);
+          blockingReads = b;
+        }
+      }
+    }
+    return b;
   }
 
   private void configure(RelayConfig config) {
@@ -259,7 +279,7 @@ public final class RelayServlet extends HttpServlet {
         // A virtual thread may block: read here, under the same deadline (BlockingBodyRead).
         ClientBody read;
         try {
-          read = BlockingBodyRead.read(bodyReader, body, clientRequest.getInputStream(), bodyTimeout, bodyDeadlines.timer());
+          read = blockingReads().read(bodyReader, body, clientRequest.getInputStream());
         } catch (RelayException refused) {
           next.onRejected(refused);
           return;

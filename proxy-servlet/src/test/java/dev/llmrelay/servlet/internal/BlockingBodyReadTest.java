@@ -10,8 +10,6 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
@@ -21,12 +19,15 @@ import org.junit.jupiter.api.Test;
  */
 class BlockingBodyReadTest {
   private static final String BODY = "{\"model\":\"m\",\"messages\":[]}";
-  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
   private final ClientRequestReader reader = new ClientRequestReader(1 << 20);
+  private final java.util.List<BlockingBodyRead> reads = new java.util.ArrayList<>();
 
   @AfterEach
-  void stopTimer() {
-    timer.shutdownNow();
+  void stopSweeps() {
+    for (BlockingBodyRead r : reads) {
+      assertThat(r.inProgress()).as("no read left registered").isZero();
+      r.close();
+    }
   }
 
   /** Hands out its pieces one read at a time, pausing (interruptibly) before each as asked. */
@@ -83,7 +84,9 @@ class BlockingBodyReadTest {
   }
 
   private ClientBody read(Trickle in, long declared, Duration gap) {
-    return BlockingBodyRead.read(reader, reader.start(declared), in, gap, timer);
+    BlockingBodyRead r = new BlockingBodyRead(gap);
+    reads.add(r);
+    return r.read(reader, reader.start(declared), in);
   }
 
   @Test
@@ -106,7 +109,7 @@ class BlockingBodyReadTest {
         .isInstanceOf(RequestBodyTimeoutException.class)
         .satisfies(e -> assertThat(((RequestBodyTimeoutException) e).status()).isEqualTo(408));
 
-    assertThat((System.nanoTime() - start) / 1_000_000).as("ended by the deadline, not the stall").isBetween(250L, 3000L);
+    assertThat((System.nanoTime() - start) / 1_000_000).as("ended by the deadline, not the stall").isBetween(250L, 3000L); // the gap, plus at most a sweep interval
     assertThat(Thread.currentThread().isInterrupted()).as("the deadline's interrupt was taken back").isFalse();
   }
 
