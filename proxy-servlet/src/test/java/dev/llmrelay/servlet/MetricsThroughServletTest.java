@@ -211,6 +211,8 @@ class MetricsThroughServletTest {
           .body(Upstreams.CHAT_JSON).headersDelay(100, TimeUnit.MILLISECONDS).build());
     }
     List<CompletableFuture<Integer>> calls = new ArrayList<>();
+    // Twelve callers at once: their own threads (the common pool of a 2-core machine may run one).
+    java.util.concurrent.ExecutorService callers = java.util.concurrent.Executors.newFixedThreadPool(12);
     for (int i = 0; i < 12; i++) {
       calls.add(CompletableFuture.supplyAsync(() -> {
         try {
@@ -218,8 +220,9 @@ class MetricsThroughServletTest {
         } catch (IOException e) {
           return -1;
         }
-      }));
+      }, callers));
     }
+    callers.shutdown();
     await().atMost(Duration.ofSeconds(5)).until(() -> registry.get("llmrelay.queued.requests").gauge().value() > 0);
     assertThat(registry.get("llmrelay.inflight.requests").gauge().value()).isEqualTo(3);
 
