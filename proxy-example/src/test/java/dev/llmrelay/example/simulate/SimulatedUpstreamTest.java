@@ -557,6 +557,13 @@ class SimulatedUpstreamTest {
   }
 
   /** Runs a call to its end (body read) on another thread; completes with the status. */
+  /** Callers on threads of their own: the common pool of a 2-core machine may run one at a time. */
+  private static final java.util.concurrent.ExecutorService CALLERS = java.util.concurrent.Executors.newCachedThreadPool(r -> {
+    Thread t = new Thread(r, "test-caller");
+    t.setDaemon(true);
+    return t;
+  });
+
   private static CompletableFuture<Integer> execute(Request request) {
     return CompletableFuture.supplyAsync(() -> {
       try (Response response = client.newCall(request).execute()) {
@@ -565,7 +572,7 @@ class SimulatedUpstreamTest {
       } catch (IOException e) {
         throw new java.io.UncheckedIOException(e);
       }
-    });
+    }, CALLERS);
   }
 
   private static long simulatorThreads() {
