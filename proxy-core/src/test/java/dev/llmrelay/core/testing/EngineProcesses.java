@@ -73,6 +73,25 @@ final class EngineProcesses {
     return dirs.stream().map(dir -> dir.resolve(name)).filter(EngineProcesses::isExecutable).findFirst();
   }
 
+  /**
+   * Whether {@code process} has ended: gone, or a zombie waiting for its parent to reap it (a
+   * daemon such as the postmaster is reparented to PID 1, which on some machines reaps only
+   * every few seconds; {@link ProcessHandle#isAlive()} counts a zombie as alive).
+   */
+  static boolean hasEnded(ProcessHandle process) {
+    if (!process.isAlive()) {
+      return true;
+    }
+    try {
+      String stat = Files.readString(Path.of("/proc", Long.toString(process.pid()), "stat"));
+      // pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'.
+      int end = stat.lastIndexOf(')');
+      return end > 0 && end + 2 < stat.length() && stat.charAt(end + 2) == 'Z';
+    } catch (IOException e) {
+      return !process.isAlive();
+    }
+  }
+
   static boolean isExecutable(Path file) {
     return Files.isRegularFile(file) && Files.isExecutable(file);
   }

@@ -527,15 +527,15 @@ public final class PostgresEngine implements AutoCloseable {
   }
 
   /**
-   * Waits up to 10 s for the postmaster to be gone: pg_ctl returns once postmaster.pid is, which
-   * the postmaster removes just before it exits and lets go of its port.
+   * Waits up to 10 s for the postmaster to end: pg_ctl returns once postmaster.pid is gone, which
+   * the postmaster removes just before it exits.
    */
   private static void awaitExit(Optional<ProcessHandle> postmaster) {
     if (postmaster.isEmpty()) {
       return;
     }
     long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-    while (postmaster.get().isAlive() && System.nanoTime() < deadline) {
+    while (!EngineProcesses.hasEnded(postmaster.get()) && System.nanoTime() < deadline) {
       try {
         Thread.sleep(10);
       } catch (InterruptedException e) {
