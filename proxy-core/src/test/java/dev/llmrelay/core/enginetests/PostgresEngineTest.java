@@ -59,6 +59,7 @@ class PostgresEngineTest {
     // Connections still open to the old one do not stop it from being dropped.
     try (Connection stillOpen = connect(pg, url)) {
       pg.createDatabase("engine_fresh");
+      assertThat(stillOpen.isValid(5)).as("the old database's connection, ended by the drop").isFalse();
     }
     try (Connection connection = connect(pg, url);
         Statement statement = connection.createStatement();

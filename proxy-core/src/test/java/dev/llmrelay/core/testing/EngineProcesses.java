@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -83,7 +84,7 @@ final class EngineProcesses {
       return true;
     }
     try {
-      String stat = Files.readString(Path.of("/proc", Long.toString(process.pid()), "stat"));
+      String stat = String.join(" ", Files.readAllLines(Path.of("/proc", Long.toString(process.pid()), "stat")));
       // pid (comm) state ...: comm may hold spaces and parentheses, the state follows the last ')'.
       int end = stat.lastIndexOf(')');
       return end > 0 && end + 2 < stat.length() && stat.charAt(end + 2) == 'Z';
@@ -99,14 +100,45 @@ final class EngineProcesses {
   /**
    * A loopback port nobody listens on right now. Another process may take it before the engine
    * binds it: the engines retry with a fresh port when their first start fails that way.
+   *
+   * <p>Taken below the kernel's ephemeral range when it can be: ports in that range are handed
+   * out to every outgoing connection and every server that binds port 0 (most tests' servers),
+   * so one of them could take an engine's port while the engine is stopped for a restart test.
    */
   static int freePort() {
+    int ephemeralLow = ephemeralRangeStart();
+    for (int attempt = 0; ephemeralLow > 10_100 && attempt < 50; attempt++) {
+      int candidate = ThreadLocalRandom.current().nextInt(10_000, ephemeralLow);
+      if (bindable(candidate)) {
+        return candidate;
+      }
+    }
     try (ServerSocket socket = new ServerSocket()) {
-      socket.setReuseAddress(false);
       socket.bind(new InetSocketAddress(InetAddress.getByName(HOST), 0), 1);
       return socket.getLocalPort();
     } catch (IOException e) {
       throw new UncheckedIOException("no free port on " + HOST, e);
+    }
+  }
+
+  private static boolean bindable(int port) {
+    try (ServerSocket socket = new ServerSocket()) {
+      socket.setReuseAddress(false);
+      socket.bind(new InetSocketAddress(InetAddress.getByName(HOST), port), 1);
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** The first port of Linux's ephemeral range (32768 by default), or 0 if unknown. */
+  private static int ephemeralRangeStart() {
+    try {
+      // readAllLines, not readString: on procfs' sysctl files readAllBytes returns one byte.
+      String range = Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).strip();
+      return Integer.parseInt(range.split("\\s+")[0]);
+    } catch (IOException | RuntimeException e) {
+      return 0;
     }
   }
 
