@@ -9,10 +9,10 @@ import java.lang.annotation.Target;
 import org.junit.jupiter.api.extension.ExtendWith;
 
 /**
- * The annotated test class (or method) needs the JVM's shared PostgreSQL cluster: it is started before
- * the class (or method) and given to any parameter of type {@link PostgresEngine}. If PostgreSQL is not
- * installed the tests are skipped, except under {@code CI=true}, where they fail. See
- * {@link EngineExtension}.
+ * The annotated test class (or method) needs the JVM's shared PostgreSQL cluster: it is started
+ * before the class (or method) and given to any parameter of type {@link PostgresEngine}. If
+ * PostgreSQL is not installed the tests are skipped, except under {@code CI=true}, where they
+ * fail. See {@link EngineExtension}.
  */
 @Target({ElementType.TYPE, ElementType.METHOD})
 @Retention(RetentionPolicy.RUNTIME)
