@@ -53,7 +53,7 @@ public final class HealthServlet extends HttpServlet {
   private static final Logger log = LoggerFactory.getLogger(HealthServlet.class);
 
   private transient volatile UpstreamClient client;
-  private volatile PathPrefix pathPrefix = PathPrefix.ROOT;
+  private transient volatile PathPrefix pathPrefix = PathPrefix.ROOT;
 
   /**
    * For {@code web.xml}: {@link #init()} takes the client from the context attribute {@link

@@ -98,12 +98,13 @@ public final class RelayServlet extends HttpServlet {
   public static final String CLIENT_GONE_HOOK = "dev.llmrelay.servlet.clientGoneHook";
 
   private transient volatile UpstreamClient client;
-  private volatile boolean ownsClient;
-  private volatile PathPrefix pathPrefix = PathPrefix.ROOT;
+  private transient volatile boolean ownsClient;
+  private transient volatile PathPrefix pathPrefix = PathPrefix.ROOT;
   private transient volatile ProxyKeyCheck proxyKeys = new ProxyKeyCheck(List.of());
   private transient volatile ClientRequestReader bodyReader;
   private transient volatile Duration bodyTimeout;
   private transient volatile BodyDeadlines bodyDeadlines;
+  /** Whether a request on a virtual thread runs its exchange there ({@link #executeOnVirtualThreads(boolean)}). */
   private volatile boolean executeOnVirtualThreads;
   private transient volatile BlockingBodyRead blockingReads;
 
