@@ -189,4 +189,42 @@ class PrefixMountTest {
     assertThat(llm.strip("/v1/models")).isNull();
     assertThat(dev.llmrelay.servlet.internal.PathPrefix.of("/a/b-c_d.e~1").mapping("/*")).isEqualTo("/a/b-c_d.e~1/*");
   }
+
+  @Test
+  void webXmlServletsTakeTheirPrefixAndUpstreamFromTheContextParametersAndShareOneClient() throws Exception {
+    // Given the two servlets declared the web.xml way (no-argument), mapped below /llm
+    org.eclipse.jetty.ee10.servlet.ServletHolder relayHolder =
+        new org.eclipse.jetty.ee10.servlet.ServletHolder(RelayServlet.class);
+    relayHolder.setInitOrder(1);
+    relayHolder.setAsyncSupported(true);
+    org.eclipse.jetty.ee10.servlet.ServletHolder healthHolder =
+        new org.eclipse.jetty.ee10.servlet.ServletHolder(HealthServlet.class);
+    healthHolder.setInitOrder(2);
+    healthHolder.setAsyncSupported(true);
+    UpstreamClient created;
+    try (JettyRelay relay = JettyRelay.start(context -> {
+      context.setInitParameter("LLMRELAY_PATH_PREFIX", "/llm");
+      context.setInitParameter("UPSTREAM_BASE_URL", "http://127.0.0.1:" + upstream.getPort() + "/v1");
+      context.addServlet(relayHolder, "/llm/*");
+      context.addServlet(healthHolder, "/llm/health");
+      context.addServlet(healthHolder, "/llm/health/upstream");
+    })) {
+      created = ((RelayServlet) relayHolder.getServlet()).client();
+
+      // Then both answer below the prefix, through the one client the relay servlet created
+      upstream.enqueue(Upstreams.chatJson());
+      try (Response chat = postChat(relay.url("/llm/v1/chat/completions"))) {
+        assertThat(chat.code()).as("chat").isEqualTo(200);
+      }
+      try (Response health = get(relay.url("/llm/health"))) {
+        assertThat(health.code()).as("liveness").isEqualTo(200);
+      }
+      try (Response outside = get(relay.url("/v1/models"))) {
+        assertThat(outside.code()).as("outside the prefix").isEqualTo(404);
+        assertThat(outside.body().string()).doesNotContain("proxy_error");
+      }
+      assertThat(created.config().upstreamBaseUrl().getPort()).as("upstream from the context-param").isEqualTo(upstream.getPort());
+      leaks.assertReleased(created);
+    }
+  }
 }

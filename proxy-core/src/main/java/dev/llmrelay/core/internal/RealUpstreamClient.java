@@ -40,6 +40,13 @@ import org.slf4j.LoggerFactory;
  * are off, because they cost system calls and lock traffic on every request and would only
  * duplicate these.
  *
+ * <p>Every thread the client uses is its own and ends in {@link #close()}, which waits for them
+ * (at most about 2 s beyond the exchanges' own 2 s): the scheduler, the exchange executor, the
+ * OkHttp dispatcher's pool (the probes' async calls) and OkHttp's task runner (pool cleanup,
+ * HTTP/2), which {@link OkHttpTaskRunner} gives this client instead of OkHttp's process-wide one.
+ * So an application that closes the client when it stops (a webapp being undeployed) leaves no
+ * thread behind. See {@link Threads} for the one thread a library may still start from ours.
+ *
  * <p>Thread-safe.
  */
 public final class RealUpstreamClient implements UpstreamClient {
