@@ -200,9 +200,11 @@ class WarDeploymentTest {
       Path path = Path.of(entry);
       String unix = entry.replace(File.separatorChar, '/');
       String match;
-      if (unix.endsWith("proxy-core/target/classes")) {
+      String file0 = path.getFileName().toString();
+      // `mvn test` puts the modules' class directories on the class path, `mvn verify` their jars.
+      if (unix.endsWith("proxy-core/target/classes") || isModuleJar(file0, "proxy-core")) {
         match = "proxy-core/target/classes";
-      } else if (unix.endsWith("proxy-servlet/target/classes")) {
+      } else if (unix.endsWith("proxy-servlet/target/classes") || isModuleJar(file0, "proxy-servlet")) {
         match = "proxy-servlet/target/classes";
       } else {
         String file = path.getFileName().toString();
@@ -214,6 +216,12 @@ class WarDeploymentTest {
     }
     assertThat(missing).as("class path entries the WAR needs (run with -pl proxy-core,proxy-servlet)").isEmpty();
     return found;
+  }
+
+  /** proxy-core-VERSION.jar, not its -tests, -sources or -javadoc jars. */
+  private static boolean isModuleJar(String file, String module) {
+    return file.startsWith(module + "-") && file.endsWith(".jar")
+        && !file.endsWith("-tests.jar") && !file.endsWith("-sources.jar") && !file.endsWith("-javadoc.jar");
   }
 
   private static void jar(Path classes, Path jar) throws IOException {
