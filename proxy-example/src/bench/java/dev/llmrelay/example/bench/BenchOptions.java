@@ -14,7 +14,7 @@ import java.util.Map;
  */
 final class BenchOptions {
   static final String USAGE = String.join("\n",
-      "usage: bench.sh MODE [flags]      (or java -cp llmrelay.jar dev.llmrelay.example.bench.Bench MODE ...)",
+      "usage: bench.sh MODE [flags]",
       "modes: throughput | latency | stream | slowstreams | soak | all",
       "",
       "common:",

@@ -1,8 +1,10 @@
 package dev.llmrelay.example.bench;
 
+import dev.llmrelay.example.RelayMain;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,7 +18,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The proxy under test in a JVM of its own ({@code java <flags> -cp <this jar, or the variant's
+ * The proxy under test in a JVM of its own ({@code java <flags> -cp <llmrelay.jar, or the variant's
  * jar=> dev.llmrelay.example.RelayMain}), so that its CPU time and resident memory are its own and
  * not the load generator's. It runs in a directory of its own under the run's temp dir (so no {@code
  * .env} of the caller is read) with a clean environment: only {@code PATH}, {@code HOME}, {@code
@@ -90,7 +92,7 @@ final class ProxyProcess implements AutoCloseable {
 
     /** The classpath this variant's proxy runs from: its own {@code jar=} (copied) or the benchmark's. */
     String classpath() {
-      return jarCopy != null ? jarCopy.toString() : System.getProperty("java.class.path");
+      return jarCopy != null ? jarCopy.toString() : productJar().toString();
     }
 
     /** This variant's java binary: its own {@code jdk=} or the run's {@code --java}. */
@@ -205,6 +207,24 @@ final class ProxyProcess implements AutoCloseable {
   @Override
   public void close() {
     Children.stop(process, Duration.ofSeconds(10));
+  }
+
+  /**
+   * The llmrelay jar the proxies run from unless a variant names its own: the {@code llmrelay.jar}
+   * system property (bench.sh sets it to its copy of {@code target/llmrelay.jar}), else wherever
+   * {@link RelayMain} was loaded from. The benchmark's own classes are not in
+   * that jar (they are test classes of proxy-example), so the proxy runs exactly what users run.
+   */
+  static Path productJar() {
+    String property = System.getProperty("llmrelay.jar");
+    if (property != null && !property.isBlank()) {
+      return Path.of(property);
+    }
+    try {
+      return Path.of(RelayMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    } catch (URISyntaxException | RuntimeException e) {
+      throw new IllegalStateException("cannot tell where the llmrelay jar is; set -Dllmrelay.jar=PATH", e);
+    }
   }
 
   /** The Java version the proxy JVM reports, e.g. {@code 17.0.15}. */
