@@ -113,6 +113,13 @@ final class ProxyProcess implements AutoCloseable {
       }
     }
 
+    /** This variant with {@code flags} after its own (for a script variant: in LLMRELAY_JAVA_OPTS). */
+    Variant withMoreJvmFlags(List<String> flags) {
+      List<String> all = new ArrayList<>(jvmFlags);
+      all.addAll(flags);
+      return new Variant(name, List.copyOf(all), env, jdk, jar, jarCopy, script);
+    }
+
     String label() {
       return name.equals("llmrelay") ? name : "llmrelay[" + name + "]";
     }
