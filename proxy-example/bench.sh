@@ -12,7 +12,10 @@
 #                                       --variant g1='-XX:+UseG1GC -Xmx128m'          # compare JVM flags
 #   ./proxy-example/bench.sh throughput --variant before='-Xmx128m jar=/tmp/llmrelay-old.jar' \
 #                                       --variant after='-Xmx128m'    # compare two builds in one table
-#   (in a variant, jdk=PATH picks another JDK and jar=PATH another llmrelay jar; see --help)
+#   ./proxy-example/bench.sh throughput --variant java-jar='' --variant script='script'  # JVM defaults vs
+#                                       # the start script target/llmrelay (the default without --variant)
+#   (in a variant, jdk=PATH picks another JDK, jar=PATH another llmrelay jar, script starts it
+#   through the start script next to the jar; see --help)
 #   ./proxy-example/bench.sh --help
 #
 # Needs wrk for `throughput` (apt-get install wrk) and uses nginx when installed (apt-get install
