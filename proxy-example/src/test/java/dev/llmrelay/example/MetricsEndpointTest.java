@@ -5,8 +5,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.llmrelay.core.testing.LeakCheck;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
@@ -15,6 +22,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import java.util.zip.GZIPInputStream;
 import mockwebserver3.MockResponse;
 import mockwebserver3.MockWebServer;
 import mockwebserver3.junit5.StartStop;
@@ -28,7 +36,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** GET /metrics of the launcher, and the Grafana dashboard that reads it. */
+/**
+ * GET /metrics of the launcher, and the Grafana dashboard that reads it. The format tests use the
+ * JDK's HttpClient, which, unlike OkHttp, neither asks for gzip nor unzips on its own: each test
+ * sees exactly the headers and bytes the launcher sent.
+ */
 class MetricsEndpointTest {
   @StartStop public final MockWebServer upstream = new MockWebServer();
   /** Checks the upstream client of every relay a test starts, before the relay is closed. */
@@ -139,5 +151,116 @@ class MetricsEndpointTest {
       }
       assertThat(exported).as("series /metrics exports").containsAll(queried);
     });
+  }
+
+  private final HttpClient jdkHttp = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+
+  private HttpResponse<byte[]> metrics(String query, String method, String... headers) throws Exception {
+    HttpRequest.Builder request = HttpRequest.newBuilder(URI.create(relay.url() + "/metrics" + query))
+        .timeout(Duration.ofSeconds(10))
+        .method(method, HttpRequest.BodyPublishers.noBody());
+    if (headers.length > 0) {
+      request.headers(headers);
+    }
+    return jdkHttp.send(request.build(), HttpResponse.BodyHandlers.ofByteArray());
+  }
+
+  private static String text(HttpResponse<byte[]> response) {
+    return new String(response.body(), StandardCharsets.UTF_8);
+  }
+
+  /** One successful chat request, and its meters recorded (they are, just after the client got its answer). */
+  private void oneAnsweredRequest() throws Exception {
+    upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json")
+        .body("{\"id\":\"x\"}").build());
+    try (Response r = http.newCall(new Request.Builder().url(relay.url() + "/v1/chat/completions")
+        .post(RequestBody.create("{\"model\":\"m\",\"messages\":[]}", MediaType.get("application/json"))).build()).execute()) {
+      assertThat(r.code()).isEqualTo(200);
+    }
+    org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5))
+        .until(() -> scrape().contains("llmrelay_requests_total{outcome=\"success\",stream=\"false\"} 1.0"));
+  }
+
+  @Test
+  void withoutAcceptHeaderTheAnswerIsPrometheusText004Uncompressed() throws Exception {
+    oneAnsweredRequest();
+
+    HttpResponse<byte[]> response = metrics("", "GET");
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Content-Type")).hasValue("text/plain; version=0.0.4; charset=utf-8");
+    assertThat(response.headers().firstValue("Content-Encoding")).as("not compressed unless asked").isEmpty();
+    assertThat(response.headers().firstValue("Cache-Control")).hasValue("no-store");
+    assertThat(response.headers().firstValue(RequestIdHandler.HEADER)).as("request id as on every answer").isPresent();
+    assertThat(text(response))
+        .contains("# TYPE llmrelay_requests_total counter")
+        .contains("llmrelay_requests_total{outcome=\"success\",stream=\"false\"} 1.0")
+        .contains("llmrelay_permits_available 10.0")
+        .doesNotContain("# EOF");
+  }
+
+  @Test
+  void askedForOpenMetricsItAnswersOpenMetricsEndingInEof() throws Exception {
+    oneAnsweredRequest();
+
+    HttpResponse<byte[]> response =
+        metrics("", "GET", "Accept", "application/openmetrics-text; version=1.0.0; charset=utf-8");
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Content-Type").orElseThrow())
+        .startsWith("application/openmetrics-text; version=1.0.0");
+    String body = text(response);
+    assertThat(body)
+        .as("OpenMetrics names the counter family without _total and ends with # EOF")
+        .contains("# TYPE llmrelay_requests counter")
+        .contains("llmrelay_requests_total{outcome=\"success\",stream=\"false\"} 1.0")
+        .contains("llmrelay_permits_available 10.0")
+        .endsWith("# EOF\n");
+  }
+
+  @Test
+  void acceptingGzipItAnswersAGzipBodyThatHoldsTheMetrics() throws Exception {
+    oneAnsweredRequest();
+
+    HttpResponse<byte[]> response = metrics("", "GET", "Accept-Encoding", "gzip");
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    assertThat(response.headers().firstValue("Content-Encoding")).hasValue("gzip");
+    String unzipped;
+    try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(response.body()))) {
+      unzipped = new String(in.readAllBytes(), StandardCharsets.UTF_8);
+    }
+    assertThat(response.body().length).as("compressed").isLessThan(unzipped.length());
+    assertThat(unzipped)
+        .contains("llmrelay_requests_total{outcome=\"success\",stream=\"false\"} 1.0")
+        .contains("llmrelay_permits_available 10.0")
+        .contains("jvm_memory_used_bytes");
+  }
+
+  @Test
+  void nameFiltersLeaveOnlyTheNamedSeries() throws Exception {
+    HttpResponse<byte[]> response = metrics("?name[]=llmrelay_permits_available&name[]=llmrelay_inflight_requests", "GET");
+
+    assertThat(response.statusCode()).isEqualTo(200);
+    Set<String> names = new LinkedHashSet<>();
+    for (String line : text(response).split("\n")) {
+      Matcher m = SAMPLE.matcher(line);
+      if (m.matches()) {
+        names.add(m.group(1));
+      }
+    }
+    assertThat(names).containsExactlyInAnyOrder("llmrelay_permits_available", "llmrelay_inflight_requests");
+  }
+
+  @Test
+  void headAnswersTheHeadersWithoutABodyAndOtherMethodsAre405() throws Exception {
+    HttpResponse<byte[]> head = metrics("", "HEAD");
+    HttpResponse<byte[]> post = metrics("", "POST");
+
+    assertThat(head.statusCode()).isEqualTo(200);
+    assertThat(head.headers().firstValue("Content-Type")).hasValue("text/plain; version=0.0.4; charset=utf-8");
+    assertThat(head.body()).isEmpty();
+    assertThat(post.statusCode()).isEqualTo(405);
+    assertThat(post.headers().firstValue("Content-Type").orElse("")).as("the launcher's JSON errors").contains("json");
   }
 }

@@ -23,7 +23,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
  * The throughput benchmark's {@code bare} target: the least a Jetty 12 + OkHttp proxy can do, with
  * none of llmrelay's resilience layer, as the floor that shows how much of the gap to nginx is the
  * Java stack itself. Run in a JVM of its own ({@link BareProcess}) with the same JDK and JVM flags
- * as the first proxy variant: {@code java -cp llmrelay.jar
+ * as the first proxy variant: {@code java -cp <bench classes>:llmrelay.jar
  * dev.llmrelay.example.bench.BarePassThrough PORT UPSTREAM_BASE_URL} (or {@code BARE_PORT} and
  * {@code UPSTREAM_BASE_URL} in the environment).
  *

@@ -14,7 +14,7 @@ import java.util.Map;
  */
 final class BenchOptions {
   static final String USAGE = String.join("\n",
-      "usage: bench.sh MODE [flags]      (or java -cp llmrelay.jar dev.llmrelay.example.bench.Bench MODE ...)",
+      "usage: bench.sh MODE [flags]",
       "modes: throughput | latency | stream | slowstreams | soak | all",
       "",
       "common:",
@@ -23,13 +23,16 @@ final class BenchOptions {
       "  --rounds N            measured rounds per target, alternating targets (default 5)",
       "  --round S             seconds per round (default: throughput 10, latency 20, stream 20)",
       "  --java PATH           JDK home or java binary for the proxy JVM (default: this JVM's)",
-      "  --proxy-jvm 'FLAGS'   JVM flags of the proxy (default: none, i.e. the JVM's ergonomics)",
-      "  --variant NAME='FLAGS [ENV=V] [jdk=PATH] [jar=PATH]'",
+      "  --proxy-jvm 'FLAGS'   JVM flags of the proxy, run as java FLAGS -cp llmrelay.jar (default: the proxy",
+      "                        starts through the start script next to the jar, as users start it)",
+      "  --variant NAME='FLAGS [ENV=V] [jdk=PATH] [jar=PATH] [script]'",
       "                        a proxy JVM to compare; repeat for several (replaces --proxy-jvm);",
       "                        words like POOL_MAX_IDLE_CONNECTIONS=64 are environment variables of that variant,",
       "                        jdk=PATH runs that variant on another JDK (home or java binary) than --java,",
       "                        jar=PATH runs that variant from another llmrelay jar (e.g. an older build; copied",
-      "                        at start) instead of the benchmark's own",
+      "                        at start) instead of the benchmark's own, script starts it through the start",
+      "                        script next to that jar (its default flags, then FLAGS as LLMRELAY_JAVA_OPTS);",
+      "                        NAME='' is java -cp llmrelay.jar with the JVM's defaults",
       "  --proxy-env K=V       extra environment for the proxy (repeatable)",
       "  --upstream auto|nginx|inprocess   fast upstream for throughput (default auto: nginx if installed)",
       "  --no-nginx            skip the nginx target even if nginx is installed",
@@ -167,7 +170,10 @@ final class BenchOptions {
       o.mode = "help";
     }
     if (o.variants.isEmpty()) {
-      o.variants.add(ProxyProcess.Variant.parse("llmrelay=" + (proxyJvm == null ? "" : proxyJvm)));
+      // As users start it (README): through the start script, when the build made one.
+      boolean script = proxyJvm == null
+          && Files.isExecutable(ProxyProcess.productJar().toAbsolutePath().resolveSibling(ProxyProcess.Variant.SCRIPT));
+      o.variants.add(ProxyProcess.Variant.parse("llmrelay=" + (script ? "script" : proxyJvm == null ? "" : proxyJvm)));
     } else if (proxyJvm != null) {
       throw new IllegalArgumentException("give either --proxy-jvm or --variant, not both");
     }

@@ -104,7 +104,7 @@ final class BenchRun implements AutoCloseable {
         + System.getProperty("os.name") + " " + System.getProperty("os.version"));
     out.println("bench JVM: Java " + Runtime.version() + " (load generator and in-process upstream)");
     out.println("proxy JVM: " + options.java + " (Java " + ProxyProcess.javaVersion(options.java) + ")");
-    out.println("proxy jar: " + System.getProperty("java.class.path"));
+    out.println("proxy jar: " + ProxyProcess.productJar());
     out.println("nginx:    " + (nginx == null ? "not installed (nginx target skipped)" : NginxServer.version(nginx)));
     out.println("wrk:      " + (wrk == null ? "not installed" : Wrk.version(wrk)));
     for (String line : lines) {

@@ -5,8 +5,11 @@ import java.util.List;
 
 /**
  * The llmrelay load benchmark, run by hand (not part of {@code verify}): {@code
- * proxy-example/bench.sh MODE [flags]}, or {@code java -cp proxy-example/target/llmrelay.jar
- * dev.llmrelay.example.bench.Bench MODE [flags]}. {@code --help} lists the flags.
+ * proxy-example/bench.sh MODE [flags]}. {@code --help} lists the flags. The benchmark is not part of
+ * {@code llmrelay.jar}: its classes are test classes of proxy-example ({@code src/bench/java}), and
+ * bench.sh runs them with the product jar on the class path ({@code java -cp
+ * target/test-classes:target/llmrelay.jar -Dllmrelay.jar=target/llmrelay.jar
+ * dev.llmrelay.example.bench.Bench}, from copies).
  *
  * <h2>Modes</h2>
  * <ul>

@@ -84,23 +84,29 @@ final class ThroughputBench {
     } else {
       setup.add("nginx:    SKIPPED, nginx is not installed: no ratio to nginx can be computed");
     }
-    if (o.noBare) {
-      setup.add("bare:     SKIPPED (--no-bare)");
-    } else {
-      ProxyProcess.Variant first = o.variants.get(0);
-      run.progress("starting bare jetty+okhttp: %s", String.join(" ", first.jvmFlags()));
-      BareProcess bare = run.own(new BareProcess(first.javaOr(o.java), first.jvmFlags(), run.dir, upstreamRoot));
-      targets.add(new Target(BARE_NAME, Kind.BARE, bare.url(), bare::pids));
-      setup.add("bare:     " + BARE_NAME + " (BarePassThrough: blocking servlet + one shared OkHttpClient, nothing"
-          + " else) pid " + bare.pid() + ", JVM flags " + bare.flagsText() + " on " + first.javaOr(o.java)
-          + " (those of " + first.label() + ")");
-    }
+    ProxyProcess firstProxy = null;
+    int bareIndex = targets.size(); // the table lists bare before the proxies, though it starts after them
     for (ProxyProcess.Variant variant : o.variants) {
       run.progress("starting proxy %s: %s", variant.label(), variant.flagsText());
       ProxyProcess proxy = run.own(new ProxyProcess(o.java, variant, run.dir, upstreamRoot + "/v1", o.proxyEnv));
       targets.add(new Target(variant.label(), Kind.LLMRELAY, proxy.url(), proxy::pids, proxy));
+      firstProxy = firstProxy == null ? proxy : firstProxy;
       setup.add("proxy:    " + variant.label() + " pid " + proxy.pid() + ", JVM flags " + variant.flagsText()
-          + (o.proxyEnv.isEmpty() ? "" : ", env " + o.proxyEnv));
+          + (o.proxyEnv.isEmpty() ? "" : ", env " + o.proxyEnv)
+          + (variant.script() ? "; the JVM runs with " + String.join(" ", proxy.jvmFlagsAsStarted()) : ""));
+    }
+    if (o.noBare) {
+      setup.add("bare:     SKIPPED (--no-bare)");
+    } else {
+      // The first proxy's flags as its JVM got them (a script variant's come from the script).
+      ProxyProcess.Variant first = o.variants.get(0);
+      List<String> firstFlags = firstProxy.jvmFlagsAsStarted();
+      run.progress("starting bare jetty+okhttp: %s", String.join(" ", firstFlags));
+      BareProcess bare = run.own(new BareProcess(first.javaOr(o.java), firstFlags, run.dir, upstreamRoot));
+      targets.add(bareIndex, new Target(BARE_NAME, Kind.BARE, bare.url(), bare::pids));
+      setup.add("bare:     " + BARE_NAME + " (BarePassThrough: blocking servlet + one shared OkHttpClient, nothing"
+          + " else) pid " + bare.pid() + ", JVM flags " + bare.flagsText() + " on " + first.javaOr(o.java)
+          + " (those of " + first.label() + ")");
     }
     setup.add("proxy env: " + new java.util.TreeMap<>(ProxyProcess.BENCH_ENV) + " unless a variant says otherwise");
     Duration round = o.roundOr(10);
@@ -155,13 +161,21 @@ final class ThroughputBench {
         }
       }
     }
-    report(run, targets, measures);
+    // What each process still holds once the load is over: what a user sees in top after a busy spell.
+    java.util.Map<Target, ProcStats.Sample> afterLoad = new java.util.HashMap<>();
+    for (Target target : targets) {
+      if (target.measured()) {
+        afterLoad.put(target, ProcStats.sample(target.pids().get()));
+      }
+    }
+    report(run, targets, measures, afterLoad);
   }
 
-  private static void report(BenchRun run, List<Target> targets, List<Measure> measures) {
+  private static void report(BenchRun run, List<Target> targets, List<Measure> measures,
+      java.util.Map<Target, ProcStats.Sample> afterLoad) {
     BenchOptions o = run.options;
     Table table = new Table("target", "conns", "req/s median", "req/s per round", "vs nginx", "issue target",
-        "verdict", "p50 ms", "p99 ms", "CPU us/req", "of which sys", "RSS MiB", "PSS MiB", "errors", "noise");
+        "verdict", "p50 ms", "p99 ms", "CPU us/req", "of which sys", "RSS MiB", "PSS MiB", "RSS after MiB", "errors", "noise");
     for (int connections : o.connections) {
       double nginxRps = median(measures, targets, "nginx", connections, m -> m.wrk().requestsPerSecond());
       for (Target target : targets) {
@@ -193,6 +207,7 @@ final class ThroughputBench {
                 : "-",
             target.measured() ? Table.fmt(mine.stream().mapToDouble(m -> m.peak().pssMib()).max().orElse(Double.NaN), 0)
                 : "-",
+            afterLoad.containsKey(target) ? Table.fmt(afterLoad.get(target).rssMib(), 0) : "-",
             errors, Table.fmt(mine.stream().mapToDouble(Measure::noise).max().orElse(Double.NaN), 2));
       }
       table.separator();
@@ -203,7 +218,7 @@ final class ThroughputBench {
     run.out.print(table.render());
     run.out.println("CPU us/req: utime+stime of the hop's processes during the round / requests completed "
         + "(nginx: master + workers; direct: '-'); 'of which sys': the stime part. RSS/PSS: peak during the rounds "
-        + "(nginx: sum over its processes).");
+        + "(nginx: sum over its processes); RSS after: once the last round is over.");
     if (targets.stream().anyMatch(t -> t.kind() == Kind.BARE)) {
       run.out.println(BARE_NAME + ": a minimal Jetty 12 + OkHttp pass-through JVM with the first variant's JVM flags,"
           + " the Java stack's floor: nginx -> bare is the stack's cost, bare -> llmrelay the resilience layer's.");

@@ -1,8 +1,10 @@
 package dev.llmrelay.example.bench;
 
+import dev.llmrelay.example.RelayMain;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.io.UncheckedIOException;
+import java.net.URISyntaxException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,7 +18,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * The proxy under test in a JVM of its own ({@code java <flags> -cp <this jar, or the variant's
+ * The proxy under test in a JVM of its own ({@code java <flags> -cp <llmrelay.jar, or the variant's
  * jar=> dev.llmrelay.example.RelayMain}), so that its CPU time and resident memory are its own and
  * not the load generator's. It runs in a directory of its own under the run's temp dir (so no {@code
  * .env} of the caller is read) with a clean environment: only {@code PATH}, {@code HOME}, {@code
@@ -31,14 +33,27 @@ final class ProxyProcess implements AutoCloseable {
    * e.g. {@code serial=-XX:+UseSerialGC -Xmx128m POOL_MAX_IDLE_CONNECTIONS=64} (a word of the form
    * {@code UPPER_CASE=value} is an environment variable, {@code jdk=PATH} a JDK home or java binary
    * for this variant instead of {@code --java}, {@code jar=PATH} an llmrelay jar to run instead of
-   * the benchmark's own (another build, e.g. before a change), anything else a JVM flag).
+   * the benchmark's own (another build, e.g. before a change), {@code script} to start the proxy
+   * as users do, through the start script {@code llmrelay} next to the jar, anything else a JVM
+   * flag).
+   *
+   * <p>A {@code script} variant runs {@code JAVA_HOME=<its JDK> [LLMRELAY_JAVA_OPTS=<its JVM
+   * flags>] <dir>/llmrelay}: the script's own default flags, and the variant's flags after them as
+   * a user would add them. Without {@code --variant} and {@code --proxy-jvm} the benchmark runs one
+   * {@code script} variant when the build made the script, so it measures the launcher as users
+   * start it.
    *
    * @param jar the {@code jar=} as given, for the report (null: the benchmark's own jar)
-   * @param jarCopy the copy of {@code jar} that runs, taken at parse time so that rebuilding the
-   *     jar during the run changes nothing (null when {@code jar} is)
+   * @param jarCopy the copy of {@code jar} that runs, {@code llmrelay.jar} in a temp dir of its own
+   *     (with the start script that was next to {@code jar}, if any), taken at parse time so that
+   *     rebuilding the jar during the run changes nothing (null when {@code jar} is)
+   * @param script whether the proxy starts through the start script
    */
-  record Variant(String name, List<String> jvmFlags, Map<String, String> env, Path jdk, Path jar, Path jarCopy) {
+  record Variant(String name, List<String> jvmFlags, Map<String, String> env, Path jdk, Path jar, Path jarCopy,
+      boolean script) {
     private static final Pattern ENV = Pattern.compile("[A-Z_][A-Z0-9_]*=.*");
+    /** The start script's name, next to the jar it starts (target/llmrelay beside target/llmrelay.jar). */
+    static final String SCRIPT = "llmrelay";
 
     static Variant parse(String spec) {
       int eq = spec.indexOf('=');
@@ -48,6 +63,7 @@ final class ProxyProcess implements AutoCloseable {
       Map<String, String> env = new LinkedHashMap<>();
       Path jdk = null;
       Path jar = null;
+      boolean script = false;
       for (String flag : flags.trim().split("\\s+")) {
         if (flag.startsWith("jdk=")) {
           jdk = BenchOptions.javaBinary(flag.substring(4));
@@ -56,6 +72,8 @@ final class ProxyProcess implements AutoCloseable {
           if (!Files.isRegularFile(jar)) {
             throw new IllegalArgumentException("--variant " + name + ": no jar at " + jar);
           }
+        } else if (flag.equals("script")) {
+          script = true;
         } else if (ENV.matcher(flag).matches()) {
           int at = flag.indexOf('=');
           env.put(flag.substring(0, at), flag.substring(at + 1));
@@ -63,18 +81,43 @@ final class ProxyProcess implements AutoCloseable {
           list.add(flag);
         }
       }
-      return new Variant(name, List.copyOf(list), Map.copyOf(env), jdk, jar, jar == null ? null : copy(jar));
+      Path jarCopy = jar == null ? null : copy(jar);
+      Variant variant = new Variant(name, List.copyOf(list), Map.copyOf(env), jdk, jar, jarCopy, script);
+      if (script && !Files.isExecutable(variant.scriptPath())) {
+        throw new IllegalArgumentException("--variant " + name + ": script, but no executable start script at "
+            + variant.scriptPath() + (jar == null ? " (build it: mvn -pl proxy-example -am package)" : ""));
+      }
+      return variant;
     }
 
-    /** Copies {@code jar} to a temp file deleted when the benchmark exits, as bench.sh does for its own. */
+    /**
+     * Copies {@code jar} as {@code llmrelay.jar} (and the start script next to it, if any) to a temp
+     * dir deleted when the benchmark exits, as bench.sh does for its own.
+     */
     private static Path copy(Path jar) {
       try {
-        Path copy = Files.createTempFile("llmrelay-bench-variant-", ".jar");
+        Path dir = Files.createTempDirectory("llmrelay-bench-variant-");
+        dir.toFile().deleteOnExit();
+        Path copy = dir.resolve("llmrelay.jar");
+        Files.copy(jar, copy, StandardCopyOption.REPLACE_EXISTING);
         copy.toFile().deleteOnExit();
-        return Files.copy(jar, copy, StandardCopyOption.REPLACE_EXISTING);
+        Path script = jar.toAbsolutePath().resolveSibling(SCRIPT);
+        if (Files.isRegularFile(script)) {
+          Path scriptCopy = Files.copy(script, dir.resolve(SCRIPT), StandardCopyOption.REPLACE_EXISTING);
+          scriptCopy.toFile().setExecutable(true);
+          scriptCopy.toFile().deleteOnExit();
+        }
+        return copy;
       } catch (IOException e) {
         throw new UncheckedIOException("copying " + jar, e);
       }
+    }
+
+    /** This variant with {@code flags} after its own (for a script variant: in LLMRELAY_JAVA_OPTS). */
+    Variant withMoreJvmFlags(List<String> flags) {
+      List<String> all = new ArrayList<>(jvmFlags);
+      all.addAll(flags);
+      return new Variant(name, List.copyOf(all), env, jdk, jar, jarCopy, script);
     }
 
     String label() {
@@ -82,15 +125,26 @@ final class ProxyProcess implements AutoCloseable {
     }
 
     String flagsText() {
-      String text = jvmFlags.isEmpty() ? "(JVM defaults)" : String.join(" ", jvmFlags);
+      String text;
+      if (script) {
+        text = "start script " + scriptPath() + (jvmFlags.isEmpty() ? " (its default flags)"
+            : " with LLMRELAY_JAVA_OPTS=" + String.join(" ", jvmFlags));
+      } else {
+        text = jvmFlags.isEmpty() ? "(JVM defaults)" : String.join(" ", jvmFlags);
+      }
       text = env.isEmpty() ? text : text + " " + env;
       text = jdk == null ? text : text + " on " + jdk;
       return jar == null ? text : text + " from " + jar;
     }
 
-    /** The classpath this variant's proxy runs from: its own {@code jar=} (copied) or the benchmark's. */
-    String classpath() {
-      return jarCopy != null ? jarCopy.toString() : System.getProperty("java.class.path");
+    /** The jar this variant's proxy runs: its own {@code jar=} (copied) or the benchmark's. */
+    Path runJar() {
+      return jarCopy != null ? jarCopy : productJar();
+    }
+
+    /** The start script next to {@link #runJar()}. */
+    Path scriptPath() {
+      return runJar().toAbsolutePath().resolveSibling(SCRIPT);
     }
 
     /** This variant's java binary: its own {@code jdk=} or the run's {@code --java}. */
@@ -126,16 +180,28 @@ final class ProxyProcess implements AutoCloseable {
       throw new UncheckedIOException(e);
     }
     List<String> command = new ArrayList<>();
-    command.add(this.java.toString());
-    command.addAll(variant.jvmFlags());
-    command.add("-cp");
-    command.add(variant.classpath());
-    command.add("dev.llmrelay.example.RelayMain");
+    if (variant.script()) {
+      command.add(variant.scriptPath().toString());
+    } else {
+      command.add(this.java.toString());
+      command.addAll(variant.jvmFlags());
+      command.add("-cp");
+      command.add(variant.runJar().toString());
+      command.add(RelayMain.class.getName());
+    }
     ProcessBuilder builder = new ProcessBuilder(command)
         .directory(home.toFile())
         .redirectErrorStream(true)
         .redirectOutput(log.toFile());
     Map<String, String> env = Children.cleanEnvironment(builder);
+    if (variant.script()) {
+      // As a user starts it: the script picks $JAVA_HOME/bin/java; the variant's flags come after
+      // the script's defaults. The clean environment has no JAVA_OPTS of the caller.
+      env.put("JAVA_HOME", javaHome(this.java).toString());
+      if (!variant.jvmFlags().isEmpty()) {
+        env.put("LLMRELAY_JAVA_OPTS", String.join(" ", variant.jvmFlags()));
+      }
+    }
     env.put("RELAY_HOST", Children.HOST);
     env.put("RELAY_PORT", Integer.toString(port));
     env.put("UPSTREAM_BASE_URL", upstreamBaseUrl);
@@ -148,6 +214,34 @@ final class ProxyProcess implements AutoCloseable {
 
   Variant variant() {
     return variant;
+  }
+
+  /**
+   * The JVM flags the proxy's JVM was really started with (its command line from {@code /proc}
+   * between the java binary and {@code -jar}/{@code -cp}): for a {@code script} variant, the
+   * script's defaults plus the variant's flags.
+   */
+  List<String> jvmFlagsAsStarted() {
+    try {
+      String[] words = Files.readString(Path.of("/proc", Long.toString(process.pid()), "cmdline"), StandardCharsets.UTF_8)
+          .split("\0");
+      List<String> flags = new ArrayList<>();
+      for (int i = 1; i < words.length && !words[i].equals("-jar") && !words[i].equals("-cp"); i++) {
+        flags.add(words[i]);
+      }
+      return List.copyOf(flags);
+    } catch (IOException e) {
+      return variant.jvmFlags();
+    }
+  }
+
+  /** {@code JAVA_HOME} for a java binary: {@code <home>/bin/java}, symlinks resolved. */
+  static Path javaHome(Path java) {
+    try {
+      return java.toRealPath().getParent().getParent();
+    } catch (IOException e) {
+      throw new UncheckedIOException("no java at " + java, e);
+    }
   }
 
   String url() {
@@ -205,6 +299,24 @@ final class ProxyProcess implements AutoCloseable {
   @Override
   public void close() {
     Children.stop(process, Duration.ofSeconds(10));
+  }
+
+  /**
+   * The llmrelay jar the proxies run from unless a variant names its own: the {@code llmrelay.jar}
+   * system property (bench.sh sets it to its copy of {@code target/llmrelay.jar}), else wherever
+   * {@link RelayMain} was loaded from. The benchmark's own classes are not in
+   * that jar (they are test classes of proxy-example), so the proxy runs exactly what users run.
+   */
+  static Path productJar() {
+    String property = System.getProperty("llmrelay.jar");
+    if (property != null && !property.isBlank()) {
+      return Path.of(property);
+    }
+    try {
+      return Path.of(RelayMain.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+    } catch (URISyntaxException | RuntimeException e) {
+      throw new IllegalStateException("cannot tell where the llmrelay jar is; set -Dllmrelay.jar=PATH", e);
+    }
   }
 
   /** The Java version the proxy JVM reports, e.g. {@code 17.0.15}. */

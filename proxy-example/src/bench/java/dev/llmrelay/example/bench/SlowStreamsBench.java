@@ -44,6 +44,14 @@ final class SlowStreamsBench {
     FastUpstream upstream = run.own(FastUpstream.sse(events, interval));
     String upstreamRoot = "http://" + Children.HOST + ":" + upstream.port();
     ProxyProcess.Variant variant = o.variants.get(0);
+    if (variant.script() && variant.jvmFlags().stream().noneMatch(f -> f.startsWith("-Xmx") || f.startsWith("-XX:MaxRAM"))) {
+      // The start script's -Xmx128m is sized for the default limits; a user opening thousands of
+      // streams adds heap as the README says (about 64 KiB per open stream), and so does this run.
+      long heapMib = Math.max(512, 128 + (long) n * 64 / 1024);
+      variant = variant.withMoreJvmFlags(List.of("-Xmx" + heapMib + "m"));
+      run.progress("the start script's default heap is for the default limits: adding -Xmx%dm for %d streams",
+          heapMib, n);
+    }
     java.util.Map<String, String> env = new java.util.LinkedHashMap<>(o.proxyEnv);
     env.put("MAX_CONCURRENT_REQUESTS", Integer.toString(n));
     env.putIfAbsent("MAX_QUEUED_REQUESTS", Integer.toString(Math.max(1000, n)));

@@ -10,7 +10,7 @@ import java.util.List;
 
 /**
  * The {@link BarePassThrough} in a JVM of its own, started like {@link ProxyProcess}: {@code java
- * <flags> -cp <this jar> dev.llmrelay.example.bench.BarePassThrough PORT UPSTREAM}, in a directory
+ * <flags> -cp <the benchmark's class path> dev.llmrelay.example.bench.BarePassThrough PORT UPSTREAM}, in a directory
  * of its own under the run's temp dir, with a clean environment ({@code PATH}, {@code HOME}, {@code
  * LANG}, {@code TZ}) and its output in a log file. Ready once {@code GET /health} answers 200.
  *
