@@ -59,6 +59,7 @@ final class RealExchange implements UpstreamExchange {
   private final AtomicInteger state = new AtomicInteger(NEW);
   private final AtomicBoolean finished = new AtomicBoolean();
   private volatile CompletableFuture<ConcurrencyGate.Permit> permitFuture;
+  private final ConcurrencyGate.Permit granted;
 
   // ---- only the thread running the exchange ------------------------------------------------
   private final ClientWriter writer;
@@ -75,6 +76,16 @@ final class RealExchange implements UpstreamExchange {
   private final List<String> continuations = new ArrayList<>(1);
 
   RealExchange(RealUpstreamClient client, ClientRequest clientRequest, ResponseSink sink) {
+    this(client, clientRequest, sink, null);
+  }
+
+  /**
+   * An exchange that runs on a permit its caller already holds (a job, which never waits in the
+   * interactive queue); the exchange releases it like its own.
+   */
+  RealExchange(
+      RealUpstreamClient client, ClientRequest clientRequest, ResponseSink sink, ConcurrencyGate.Permit granted) {
+    this.granted = granted;
     this.client = client;
     this.config = client.config();
     this.clientRequest = clientRequest;
@@ -122,10 +133,14 @@ final class RealExchange implements UpstreamExchange {
       control.abort(); // the client is closed
     }
     if (control.stopped()) {
+      if (granted != null) {
+        granted.close();
+      }
       onPermit(null, new CancellationException("stopped before it started"));
       return;
     }
-    CompletableFuture<ConcurrencyGate.Permit> f = client.gate().acquire(clientRequest.requestId());
+    CompletableFuture<ConcurrencyGate.Permit> f =
+        granted != null ? CompletableFuture.completedFuture(granted) : client.gate().acquire(clientRequest.requestId());
     permitFuture = f;
     if (control.stopped()) {
       f.cancel(false); // a stop that ran before permitFuture was set could not do this

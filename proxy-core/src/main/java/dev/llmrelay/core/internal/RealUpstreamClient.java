@@ -147,6 +147,17 @@ public final class RealUpstreamClient implements UpstreamClient {
   }
 
   /**
+   * An exchange on a permit the caller took with {@link ConcurrencyGate#tryAcquire()} (a job); the
+   * exchange releases it.
+   */
+  public UpstreamExchange newExchange(ClientRequest clientRequest, ResponseSink sink, ConcurrencyGate.Permit permit) {
+    Objects.requireNonNull(clientRequest, "clientRequest");
+    Objects.requireNonNull(sink, "sink");
+    Objects.requireNonNull(permit, "permit");
+    return new RealExchange(this, clientRequest, sink, permit);
+  }
+
+  /**
    * Registers a starting exchange, so that {@link #close()} can abort it; false when the client is
    * closed (the exchange then answers 503 relay_closed).
    */
