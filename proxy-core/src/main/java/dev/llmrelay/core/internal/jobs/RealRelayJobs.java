@@ -74,6 +74,8 @@ public final class RealRelayJobs implements RelayJobs {
   private final Semaphore slots;
   private final Map<String, RunningJob> running = new ConcurrentHashMap<>();
   private final AtomicBoolean pollQueued = new AtomicBoolean();
+  /** Held while a job is claimed and registered as running here, so runNow sees either state. */
+  private final Object claimLock = new Object();
   private final AtomicLong claims = new AtomicLong();
   private final AtomicLong reclaimed = new AtomicLong();
   private final AtomicLong leasesLost = new AtomicLong();
@@ -81,6 +83,11 @@ public final class RealRelayJobs implements RelayJobs {
   private volatile Map<JobStatus, Long> byStatus = Map.of();
   private volatile boolean storeUp = true;
   private volatile boolean closed;
+  /**
+   * SQLite only: one connection held open for the service's life, so the WAL and shared-memory
+   * files stay (each operation's own connection then neither rebuilds nor checkpoints them).
+   */
+  private java.sql.Connection keeper;
 
   private RealRelayJobs(RealUpstreamClient client, JobsConfig config, JdbcJobStore store, String where) {
     this.client = client;
@@ -121,6 +128,14 @@ public final class RealRelayJobs implements RelayJobs {
       throw new IllegalStateException("the job store " + where + " cannot be used: " + e.getCause().getMessage(), e);
     }
     RealRelayJobs jobs = new RealRelayJobs(real, config, store, where);
+    if (dialect == Dialect.SQLITE) {
+      try {
+        jobs.keeper = source.getConnection();
+        dialect.initConnection(jobs.keeper);
+      } catch (java.sql.SQLException e) {
+        throw new IllegalStateException("the job store " + where + " cannot be used: " + e.getMessage(), e);
+      }
+    }
     jobs.startBackground();
     log.info("jobs: store {}, up to {} at once, lease {}s, instance {}",
         where, config.maxConcurrent(), config.lease().toSeconds(), config.instanceId());
@@ -179,9 +194,12 @@ public final class RealRelayJobs implements RelayJobs {
 
   @Override
   public Optional<Job> runNow(String owner, String id, Duration wait) throws InterruptedException {
-    RunningJob job = startHere(id);
-    if (job == null) {
-      job = running.get(id); // the poller may have claimed it first on this instance
+    RunningJob job;
+    synchronized (claimLock) { // the poller claims and registers under it too
+      job = startHere(id);
+      if (job == null) {
+        job = running.get(id); // the poller claimed it first, on this instance
+      }
     }
     if (job == null) {
       // Not startable here now; perhaps it even finished already.
@@ -301,6 +319,13 @@ public final class RealRelayJobs implements RelayJobs {
       scheduler.shutdownNow();
       Thread.currentThread().interrupt();
     }
+    if (keeper != null) {
+      try {
+        keeper.close();
+      } catch (java.sql.SQLException e) {
+        log.debug("jobs: closing the store connection failed", e);
+      }
+    }
     log.debug("jobs closed");
   }
 
@@ -346,22 +371,24 @@ public final class RealRelayJobs implements RelayJobs {
           slots.release();
           return; // interactive requests use every permit; try again at the next poll
         }
-        JdbcJobStore.Claim claim;
-        try {
-          claim = store.claimNext(config.instanceId(), config.lease().toMillis());
-        } catch (RuntimeException e) {
-          permit.close();
-          slots.release();
-          throw e;
-        }
-        if (claim == null) {
-          permit.close();
-          slots.release();
+        synchronized (claimLock) {
+          JdbcJobStore.Claim claim;
+          try {
+            claim = store.claimNext(config.instanceId(), config.lease().toMillis());
+          } catch (RuntimeException e) {
+            permit.close();
+            slots.release();
+            throw e;
+          }
+          if (claim == null) {
+            permit.close();
+            slots.release();
+            storeIsUp();
+            return;
+          }
           storeIsUp();
-          return;
+          run(claim, permit);
         }
-        storeIsUp();
-        run(claim, permit);
       }
     } catch (JobStoreUnavailableException e) {
       storeIsDown(e);
