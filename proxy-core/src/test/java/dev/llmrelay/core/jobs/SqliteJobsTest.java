@@ -81,6 +81,24 @@ class SqliteJobsTest extends JobsContract {
     assertThat(callsByBody.keySet()).noneMatch(b -> b.contains("during"));
   }
 
+  @Test
+  void metricsCountJobsByStatusClaimsAndStoreHealth() {
+    UpstreamClient client = client(2);
+    RelayJobs jobs = jobs(client, fast().build());
+    io.micrometer.core.instrument.simple.SimpleMeterRegistry registry =
+        new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    new dev.llmrelay.core.metrics.JobMetrics(jobs).bindTo(registry);
+    Submitted s = jobs.submit(chat(OWNER, "hi", null));
+    awaitStatus(jobs, OWNER, s.job().id(), JobStatus.COMPLETED);
+
+    org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).untilAsserted(() ->
+        assertThat(registry.get("llmrelay.jobs").tag("status", "completed").gauge().value()).isEqualTo(1.0));
+    assertThat(registry.get("llmrelay.jobs").tag("status", "queued").gauge().value()).isZero();
+    assertThat(registry.get("llmrelay.job.claims").functionCounter().count()).isEqualTo(1.0);
+    assertThat(registry.get("llmrelay.job.store.up").gauge().value()).isEqualTo(1.0);
+    assertThat(registry.get("llmrelay.jobs.running").gauge().value()).isZero();
+  }
+
   /**
    * Makes the database's files unwritable: chmod for an ordinary user; for root, which chmod does
    * not stop, the immutable attribute.
