@@ -295,6 +295,9 @@ public final class RealRelayJobs implements RelayJobs {
     for (ScheduledFuture<?> t : tasks) {
       t.cancel(false);
     }
+    synchronized (claimLock) {
+      // A claim in progress has registered its job by now, and no new one starts (closed).
+    }
     for (RunningJob r : running.values()) {
       r.giveBack = true;
       r.exchange.cancel();
@@ -372,6 +375,11 @@ public final class RealRelayJobs implements RelayJobs {
           return; // interactive requests use every permit; try again at the next poll
         }
         synchronized (claimLock) {
+          if (closed) {
+            permit.close();
+            slots.release();
+            return;
+          }
           JdbcJobStore.Claim claim;
           try {
             claim = store.claimNext(config.instanceId(), config.lease().toMillis());
