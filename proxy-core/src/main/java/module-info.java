@@ -11,8 +11,10 @@ module dev.llmrelay.core {
   requires org.slf4j;
   requires java.sql;
   requires static micrometer.core;
+  requires static lettuce.core;
 
   exports dev.llmrelay.core;
   exports dev.llmrelay.core.metrics;
   exports dev.llmrelay.core.jobs;
+  exports dev.llmrelay.core.shared;
 }
