@@ -17,13 +17,25 @@ import java.util.Objects;
  * @param model the model sent, or null when the relay did not choose one
  */
 public record AttemptRecord(int number, String result, Duration duration, String upstream, String model) {
-  /** Checks the fields. */
+  /**
+   * Checks the fields.
+   *
+   * @param number the attempt number, from 1
+   * @param result an HTTP status or the failure kind
+   * @param duration how long the attempt took
+   * @param upstream the upstream's name, or null
+   * @param model the model sent, or null
+   */
   public AttemptRecord {
     Objects.requireNonNull(result, "result");
     Objects.requireNonNull(duration, "duration");
   }
 
-  /** The retry reason this result stands for: {@code http_5xx}, {@code http_429}, {@code timeout}... */
+  /**
+   * The retry reason this result stands for: {@code http_5xx}, {@code http_429}, {@code timeout}...
+   *
+   * @return the reason, as logged and counted
+   */
   public String retryReason() {
     if (!result.isEmpty() && Character.isDigit(result.charAt(0))) {
       if (result.equals("400")) {
@@ -34,12 +46,21 @@ public record AttemptRecord(int number, String result, Duration duration, String
     return result;
   }
 
-  /** An attempt on the single route. */
+  /**
+   * An attempt on the single route.
+   *
+   * @param number the attempt number, from 1
+   * @param result an HTTP status or the failure kind
+   * @param duration how long the attempt took
+   */
   public AttemptRecord(int number, String result, Duration duration) {
     this(number, result, duration, null, null);
   }
 
-  /** The route as {@code model@upstream} (or the upstream alone), or null on the single route. */
+  /**
+   * {@return the route as {@code model@upstream} (or the upstream alone), or null on the single
+   * route}
+   */
   public String route() {
     return upstream == null ? null : model == null ? upstream : model + "@" + upstream;
   }

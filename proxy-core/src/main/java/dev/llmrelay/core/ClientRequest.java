@@ -36,7 +36,17 @@ public record ClientRequest(
     boolean streamRequested,
     List<String> models) {
 
-  /** Validates and freezes the headers into a case-insensitive map. */
+  /**
+   * Validates and freezes the headers into a case-insensitive map.
+   *
+   * @param endpoint which allowlisted endpoint to call
+   * @param headers the client's headers (name to values)
+   * @param body the request body (empty for GET)
+   * @param requestId the request id
+   * @param model the requested model, or null
+   * @param streamRequested the request's {@code stream} flag
+   * @param models the request's {@code models} array, empty or null when it sent none
+   */
   public ClientRequest {
     Objects.requireNonNull(endpoint, "endpoint");
     Objects.requireNonNull(body, "body");
@@ -49,7 +59,16 @@ public record ClientRequest(
     models = models == null ? List.of() : List.copyOf(models);
   }
 
-  /** A request without a {@code models} array. */
+  /**
+   * A request without a {@code models} array.
+   *
+   * @param endpoint which allowlisted endpoint to call
+   * @param headers the client's headers (name to values)
+   * @param body the request body (empty for GET)
+   * @param requestId the request id
+   * @param model the requested model, or null
+   * @param streamRequested the request's {@code stream} flag
+   */
   public ClientRequest(
       Endpoint endpoint,
       Map<String, List<String>> headers,
@@ -64,6 +83,11 @@ public record ClientRequest(
    * A request with no headers, for embedders: reads the body's top-level {@code model}, {@code
    * models} and {@code stream} (which drive model routing, fallbacks and the request log), so the
    * relay routes it exactly like the servlet's requests.
+   *
+   * @param endpoint which allowlisted endpoint to call
+   * @param body the request body (empty for GET)
+   * @param requestId the request id
+   * @return the request
    */
   public static ClientRequest of(Endpoint endpoint, byte[] body, String requestId) {
     dev.llmrelay.core.internal.JsonBodies.RequestFields fields =

@@ -24,22 +24,22 @@ public enum Endpoint {
     this.upstreamPath = upstreamPath;
   }
 
-  /** The only HTTP method this endpoint accepts. */
+  /** {@return the only HTTP method this endpoint accepts} */
   public String method() {
     return method;
   }
 
-  /** The path below the upstream base URL, for example {@code /chat/completions}. */
+  /** {@return the path below the upstream base URL, for example {@code /chat/completions}} */
   public String upstreamPath() {
     return upstreamPath;
   }
 
-  /** The client-facing path, {@code /v1} followed by {@link #upstreamPath()}. */
+  /** {@return the client-facing path, {@code /v1} followed by {@link #upstreamPath()}} */
   public String clientPath() {
     return "/v1" + upstreamPath;
   }
 
-  /** True when the request carries a JSON body that must be a JSON object. */
+  /** {@return true when the request carries a JSON body that must be a JSON object} */
   public boolean hasBody() {
     return "POST".equals(method);
   }
@@ -47,6 +47,9 @@ public enum Endpoint {
   /**
    * The endpoint served at a client path, comparing exactly (no normalisation beyond one
    * optional trailing slash).
+   *
+   * @param path the client's path, may be null
+   * @return the endpoint, or empty when the path is not on the allowlist
    */
   public static Optional<Endpoint> forClientPath(String path) {
     if (path == null) {

@@ -9,9 +9,17 @@ package dev.llmrelay.core;
  * logged and otherwise ignored. Implementations must be thread-safe.
  */
 public interface ExchangeListener {
-  /** A request ended (including requests the caller rejected, see {@link UpstreamClient#recordRejection}). */
+  /**
+   * A request ended (including requests the caller rejected, see {@link UpstreamClient#recordRejection}).
+   *
+   * @param result what happened to the request
+   */
   void exchangeFinished(ExchangeResult result);
 
-  /** The client was built and is about to take requests; bind gauges here. */
+  /**
+   * The client was built and is about to take requests; bind gauges here.
+   *
+   * @param client the client, already able to report {@link UpstreamClient#stats()}
+   */
   default void clientStarted(UpstreamClient client) {}
 }

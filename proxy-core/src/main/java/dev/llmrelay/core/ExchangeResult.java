@@ -55,52 +55,60 @@ public final class ExchangeResult {
     this.continuations = List.copyOf(b.continuations);
   }
 
-  /** A builder for the result of the request {@code requestId}; every other field has a neutral default. */
+  /**
+   * A builder for the result of the request {@code requestId}; every other field has a neutral default.
+   *
+   * @param requestId the request id
+   * @return a new builder
+   */
   public static Builder builder(String requestId) {
     return new Builder(requestId);
   }
 
-  /** The request id. */
+  /** {@return the request id} */
   public String requestId() {
     return requestId;
   }
 
-  /** The client's HTTP method ({@code ""} when unknown). */
+  /** {@return the client's HTTP method ({@code ""} when unknown)} */
   public String method() {
     return method;
   }
 
-  /** The client's path (for rejected requests possibly not an {@link Endpoint}; {@code ""} when unknown). */
+  /**
+   * {@return the client's path (for rejected requests possibly not an {@link Endpoint}; {@code ""}
+   * when unknown)}
+   */
   public String path() {
     return path;
   }
 
-  /** The requested model, or null. */
+  /** {@return the requested model, or null} */
   public String model() {
     return model;
   }
 
-  /** The request's {@code stream} flag. */
+  /** {@return the request's {@code stream} flag} */
   public boolean streamRequested() {
     return streamRequested;
   }
 
-  /** How the request ended. */
+  /** {@return how the request ended} */
   public Outcome outcome() {
     return outcome;
   }
 
-  /** The status the client was sent (0 when nothing was sent). */
+  /** {@return the status the client was sent (0 when nothing was sent)} */
   public int status() {
     return status;
   }
 
-  /** The proxy's error code when it answered with its own error, else null. */
+  /** {@return the proxy's error code when it answered with its own error, else null} */
   public String errorCode() {
     return errorCode;
   }
 
-  /** Every upstream attempt, in order (the first response's and every continuation's). */
+  /** {@return every upstream attempt, in order (the first response's and every continuation's)} */
   public List<AttemptRecord> attemptTrail() {
     return attemptTrail;
   }
@@ -112,17 +120,19 @@ public final class ExchangeResult {
    * budget refused one; the client may retry), {@code retry_after_too_long} (the upstream asked
    * for a longer wait than {@code RETRY_AFTER_MAX_SECONDS}), {@code no_route} (no other route could
    * take it), {@code circuit_open} (every route's breaker is open).
+   *
+   * @return the stop reason, or null
    */
   public String stopReason() {
     return stopReason;
   }
 
-  /** Whether the response was an SSE stream. */
+  /** {@return whether the response was an SSE stream} */
   public boolean streamed() {
     return streamed;
   }
 
-  /** Time spent waiting for a permit. */
+  /** {@return time spent waiting for a permit} */
   public Duration queueWait() {
     return queueWait;
   }
@@ -130,27 +140,33 @@ public final class ExchangeResult {
   /**
    * The final attempt's time from sending to its response headers (the upstream's time to first
    * byte), or null when no headers arrived.
+   *
+   * @return the time to headers, or null
    */
   public Duration timeToHeaders() {
     return timeToHeaders;
   }
 
-  /** For a stream, the final attempt's time from sending to its first data event (the commit point), else null. */
+  /**
+   * For a stream, the final attempt's time from sending to its first data event (the commit point), else null.
+   *
+   * @return the time to the first event, or null
+   */
   public Duration timeToFirstEvent() {
     return timeToFirstEvent;
   }
 
-  /** Time from the exchange start to its end. */
+  /** {@return time from the exchange start to its end} */
   public Duration total() {
     return total;
   }
 
-  /** Response body bytes passed to the client, the proxy's own error bodies included. */
+  /** {@return response body bytes passed to the client, the proxy's own error bodies included} */
   public long bytesOut() {
     return bytesOut;
   }
 
-  /** The upstream's reported usage, or null. */
+  /** {@return the upstream's reported usage, or null} */
   public TokenUsage tokens() {
     return tokens;
   }
@@ -158,6 +174,8 @@ public final class ExchangeResult {
   /**
    * For {@link Outcome#CLIENT_CANCELLED}: {@code queued}, {@code backoff}, {@code waiting_headers}
    * or {@code streaming}; else null.
+   *
+   * @return the phase, or null
    */
   public String clientGonePhase() {
     return clientGonePhase;
@@ -166,6 +184,8 @@ public final class ExchangeResult {
   /**
    * For {@link Outcome#MIDSTREAM_FAILURE}: {@code idle_timeout}, {@code reset}, {@code eof},
    * {@code error_event}, {@code too_large} or {@code shutdown}; else null.
+   *
+   * @return the cause, or null
    */
   public String midStreamCause() {
     return midStreamCause;
@@ -177,17 +197,21 @@ public final class ExchangeResult {
    * answer over instead of continuing it; never forwarded), {@code prefill_rejected} (the route
    * refused the prefilled request), {@code failed} (no usable stream), or {@code not_continuable}
    * (the stream could not be continued at all).
+   *
+   * @return one result per continuation attempt, in order; empty when none was made
    */
   public List<String> continuations() {
     return continuations;
   }
 
-  /** How many upstream attempts were made. */
+  /** {@return how many upstream attempts were made} */
   public int attempts() {
     return attemptTrail.size();
   }
 
-  /** The trail as {@code 1:timeout@45000ms,2:200@812ms}, or {@code -} when there was none. */
+  /**
+   * {@return the trail as {@code 1:timeout@45000ms,2:200@812ms}, or {@code -} when there was none}
+   */
   public String attemptSummary() {
     if (attemptTrail.isEmpty()) {
       return "-";
@@ -236,21 +260,40 @@ public final class ExchangeResult {
       this.requestId = Objects.requireNonNull(requestId, "requestId");
     }
 
-    /** The client's method and path. */
+    /**
+     * The client's method and path.
+     *
+     * @param method the client's HTTP method
+     * @param path the client's path
+     * @return this builder
+     */
     public Builder request(String method, String path) {
       this.method = Objects.requireNonNull(method, "method");
       this.path = Objects.requireNonNull(path, "path");
       return this;
     }
 
-    /** The requested model (may be null) and the request's {@code stream} flag. */
+    /**
+     * The requested model (may be null) and the request's {@code stream} flag.
+     *
+     * @param model the requested model, or null
+     * @param streamRequested the request's {@code stream} flag
+     * @return this builder
+     */
     public Builder model(String model, boolean streamRequested) {
       this.model = model;
       this.streamRequested = streamRequested;
       return this;
     }
 
-    /** How it ended, the status sent (0 = none) and the proxy's error code (or null). */
+    /**
+     * How it ended, the status sent (0 = none) and the proxy's error code (or null).
+     *
+     * @param outcome how the request ended
+     * @param status the status sent to the client, 0 when none was
+     * @param errorCode the proxy's error code, or null
+     * @return this builder
+     */
     public Builder outcome(Outcome outcome, int status, String errorCode) {
       this.outcome = Objects.requireNonNull(outcome, "outcome");
       this.status = status;
@@ -258,20 +301,39 @@ public final class ExchangeResult {
       return this;
     }
 
-    /** The upstream attempts, in order, and why no further one was made (or null). */
+    /**
+     * The upstream attempts, in order, and why no further one was made (or null).
+     *
+     * @param trail every upstream attempt, in order
+     * @param stopReason why no further attempt was made, or null
+     * @return this builder
+     */
     public Builder attempts(List<AttemptRecord> trail, String stopReason) {
       this.attemptTrail = Objects.requireNonNull(trail, "trail");
       this.stopReason = stopReason;
       return this;
     }
 
-    /** Whether the response was an SSE stream. */
+    /**
+     * Whether the response was an SSE stream.
+     *
+     * @param streamed whether the response was an SSE stream
+     * @return this builder
+     */
     public Builder streamed(boolean streamed) {
       this.streamed = streamed;
       return this;
     }
 
-    /** Queue wait, time to headers and to the first event (both may be null), and the total. */
+    /**
+     * Queue wait, time to headers and to the first event (both may be null), and the total.
+     *
+     * @param queueWait the time spent waiting for a permit
+     * @param timeToHeaders the final attempt's time to response headers, or null
+     * @param timeToFirstEvent the final attempt's time to its first event, or null
+     * @param total the time from the exchange start to its end
+     * @return this builder
+     */
     public Builder timings(Duration queueWait, Duration timeToHeaders, Duration timeToFirstEvent, Duration total) {
       this.queueWait = Objects.requireNonNull(queueWait, "queueWait");
       this.timeToHeaders = timeToHeaders;
@@ -280,37 +342,66 @@ public final class ExchangeResult {
       return this;
     }
 
-    /** Response body bytes sent to the client. */
+    /**
+     * Response body bytes sent to the client.
+     *
+     * @param bytesOut the bytes sent
+     * @return this builder
+     */
     public Builder bytesOut(long bytesOut) {
       this.bytesOut = bytesOut;
       return this;
     }
 
-    /** The upstream's reported usage, or null. */
+    /**
+     * The upstream's reported usage, or null.
+     *
+     * @param tokens the usage, or null
+     * @return this builder
+     */
     public Builder tokens(TokenUsage tokens) {
       this.tokens = tokens;
       return this;
     }
 
-    /** Where a client that went away left (or null). */
+    /**
+     * Where a client that went away left (or null).
+     *
+     * @param phase the phase, as {@link ExchangeResult#clientGonePhase()} lists them, or null
+     * @return this builder
+     */
     public Builder clientGonePhase(String phase) {
       this.clientGonePhase = phase;
       return this;
     }
 
-    /** Why a stream broke after the commit point (or null). */
+    /**
+     * Why a stream broke after the commit point (or null).
+     *
+     * @param cause the cause, as {@link ExchangeResult#midStreamCause()} lists them, or null
+     * @return this builder
+     */
     public Builder midStreamCause(String cause) {
       this.midStreamCause = cause;
       return this;
     }
 
-    /** The continuation attempts' results. */
+    /**
+     * The continuation attempts' results.
+     *
+     * @param continuations one result per continuation attempt, in order
+     * @return this builder
+     */
     public Builder continuations(List<String> continuations) {
       this.continuations = Objects.requireNonNull(continuations, "continuations");
       return this;
     }
 
-    /** The result; requires {@link #outcome}. */
+    /**
+     * The result; requires {@link #outcome}.
+     *
+     * @return the result
+     */
     public ExchangeResult build() {
       return new ExchangeResult(this);
     }

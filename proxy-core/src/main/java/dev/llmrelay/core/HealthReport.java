@@ -33,18 +33,18 @@ public record HealthReport(
       this.wireName = wireName;
     }
 
-    /** The value of the {@code upstream} field in the JSON answer. */
+    /** {@return the value of the {@code upstream} field in the JSON answer} */
     public String wireName() {
       return wireName;
     }
   }
 
-  /** True when the upstream is reachable. */
+  /** {@return true when the upstream is reachable} */
   public boolean healthy() {
     return upstream == State.REACHABLE;
   }
 
-  /** The HTTP status the health endpoint answers with: 200 when healthy, else 503. */
+  /** {@return the HTTP status the health endpoint answers with: 200 when healthy, else 503} */
   public int endpointStatus() {
     return healthy() ? 200 : 503;
   }

@@ -20,12 +20,20 @@ public final class HopByHop {
   /**
    * The end-to-end headers of {@code headers}, as a new case-insensitive map: without the
    * hop-by-hop ones and without every header that {@code Connection} names.
+   *
+   * @param headers the headers as received (name to values)
+   * @return a new map with the end-to-end headers only
    */
   public static Map<String, List<String>> endToEnd(Map<String, ? extends Collection<String>> headers) {
     return HopByHopHeaders.endToEnd(headers, Set.of());
   }
 
-  /** True for a header name that is hop-by-hop whatever {@code Connection} says. */
+  /**
+   * True for a header name that is hop-by-hop whatever {@code Connection} says.
+   *
+   * @param name a header name, in any case
+   * @return true when the header is never forwarded
+   */
   public static boolean isHopByHop(String name) {
     return HopByHopHeaders.isAlwaysHopByHop(name);
   }

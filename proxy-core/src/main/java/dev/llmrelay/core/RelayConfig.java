@@ -12,7 +12,7 @@ import java.util.Optional;
 /**
  * The whole configuration of a relay: upstream, limits, timeouts, health and logging. Built with
  * {@link #builder()} or read from environment variables with {@link #fromEnvironment(Map)};
- * the variable names are those of the design (DESIGN.md §6) and are part of the public interface.
+ * each accessor names its variable, and these names are part of the public interface.
  *
  * <p>Durations are {@link Duration}s. A zero duration means what each setting's javadoc says: for
  * waits it means "do not wait", for the heartbeat it means "off"; timeouts must be positive.
@@ -171,31 +171,45 @@ public final class RelayConfig {
     this.retryBudgetMinRetries = b.retryBudgetMinRetries;
   }
 
-  /** A builder holding every default. */
+  /**
+   * A builder holding every default.
+   *
+   * @return a new builder with every default
+   */
   public static Builder builder() {
     return new Builder();
   }
 
-  /** A builder initialised with this configuration's values. */
+  /**
+   * A builder initialised with this configuration's values.
+   *
+   * @return a new builder holding this configuration's values
+   */
   public Builder toBuilder() {
     return new Builder(this);
   }
 
   /**
-   * Reads the configuration from variables named as in the README's table (usually {@code
+   * Reads the configuration from variables named as on the accessors (usually {@code
    * System.getenv()}, or the environment merged with a {@code .env} file by the caller: the
    * servlet adapter and the launcher do that). Every variable is read and validated; the first
    * invalid one fails with an {@link IllegalArgumentException} whose message names it. Names this
    * configuration does not know (a launcher's own) are ignored.
    *
    * @param variables name to value
+   * @return the validated configuration
    * @throws IllegalArgumentException naming the variable when a value is invalid
    */
   public static RelayConfig fromEnvironment(Map<String, String> variables) {
     return ConfigParser.parse(variables);
   }
 
-  /** {@code UPSTREAM_BASE_URL}: where requests go; {@code /v1/x} is sent to {@code base + /x}. */
+  /**
+   * {@code UPSTREAM_BASE_URL}: where requests go; {@code /v1/x} is sent to {@code base + /x}.
+   *
+   * @return the primary upstream's base URL, without a trailing slash (default
+   *     {@value #DEFAULT_UPSTREAM_BASE_URL})
+   */
   public URI upstreamBaseUrl() {
     return upstreamBaseUrl;
   }
@@ -203,37 +217,68 @@ public final class RelayConfig {
   /**
    * {@code UPSTREAM_API_KEY} (or {@code OPENROUTER_API_KEY}): when present it replaces the
    * client's {@code Authorization}. Never logged.
+   *
+   * @return the primary upstream's key, or empty when the client's {@code Authorization}
+   *     passes through (the default)
    */
   public Optional<String> upstreamApiKey() {
     return Optional.ofNullable(upstreamApiKey);
   }
 
-  /** {@code MAX_CONCURRENT_REQUESTS}: permits, i.e. client requests in flight upstream at once. */
+  /**
+   * {@code MAX_CONCURRENT_REQUESTS}: permits, i.e. client requests in flight upstream at once.
+   *
+   * @return the number of permits, at least 1 (default {@value #DEFAULT_MAX_CONCURRENT_REQUESTS})
+   */
   public int maxConcurrentRequests() {
     return maxConcurrentRequests;
   }
 
-  /** {@code MAX_WAIT_SECONDS}: longest wait for a permit before 503; zero = do not wait. */
+  /**
+   * {@code MAX_WAIT_SECONDS}: longest wait for a permit before 503; zero = do not wait.
+   *
+   * @return the longest wait for a permit (default 120 s); zero means that a request finding no
+   *     free permit is answered 503 at once
+   */
   public Duration maxWait() {
     return maxWait;
   }
 
-  /** {@code MAX_QUEUED_REQUESTS}: waiters beyond this are answered 503 at once. */
+  /**
+   * {@code MAX_QUEUED_REQUESTS}: waiters beyond this are answered 503 at once.
+   *
+   * @return the most requests waiting for a permit at once (default {@value
+   *     #DEFAULT_MAX_QUEUED_REQUESTS}); zero means none waits
+   */
   public int maxQueuedRequests() {
     return maxQueuedRequests;
   }
 
-  /** {@code MAX_ATTEMPTS}: upstream attempts per request, the first included. */
+  /**
+   * {@code MAX_ATTEMPTS}: upstream attempts per request, the first included.
+   *
+   * @return the most upstream attempts per request, at least 1 (default {@value
+   *     #DEFAULT_MAX_ATTEMPTS})
+   */
   public int maxAttempts() {
     return maxAttempts;
   }
 
-  /** {@code ATTEMPT_TIMEOUT_SECONDS}: the first attempt's bound from send to response headers. */
+  /**
+   * {@code ATTEMPT_TIMEOUT_SECONDS}: the first attempt's bound from send to response headers.
+   *
+   * @return the first attempt's limit from sending to response headers (default 45 s), always
+   *     positive
+   */
   public Duration attemptTimeout() {
     return attemptTimeout;
   }
 
-  /** {@code RETRY_TIMEOUT_SECONDS}: later attempts' bound from send to response headers. */
+  /**
+   * {@code RETRY_TIMEOUT_SECONDS}: later attempts' bound from send to response headers.
+   *
+   * @return a retry's limit from sending to response headers (default 60 s), always positive
+   */
   public Duration retryTimeout() {
     return retryTimeout;
   }
@@ -241,6 +286,8 @@ public final class RelayConfig {
   /**
    * {@code STREAM_IDLE_TIMEOUT_SECONDS}: longest silence inside a response body once headers
    * arrived. It never bounds the total length of a healthy stream.
+   *
+   * @return the longest silence inside a response body (default 60 s), always positive
    */
   public Duration streamIdleTimeout() {
     return streamIdleTimeout;
@@ -252,22 +299,36 @@ public final class RelayConfig {
    * nginx's {@code client_body_timeout}. On expiry the servlet answers 408 {@code
    * request_body_timeout} and closes the connection; it never bounds the whole upload. Zero = no
    * limit (the container's idle timeout alone).
+   *
+   * @return the longest pause in a client's upload (default 60 s); zero means no limit
    */
   public Duration clientBodyTimeout() {
     return clientBodyTimeout;
   }
 
-  /** {@code CONNECT_TIMEOUT_SECONDS}: bounds the TCP connect (a TLS handshake counts against the attempt timeout). */
+  /**
+   * {@code CONNECT_TIMEOUT_SECONDS}: bounds the TCP connect (a TLS handshake counts against the attempt timeout).
+   *
+   * @return the limit on a TCP connect (default 10 s), always positive
+   */
   public Duration connectTimeout() {
     return connectTimeout;
   }
 
-  /** {@code BACKOFF_INITIAL_MS}: the delay before the first retry (doubled each time). */
+  /**
+   * {@code BACKOFF_INITIAL_MS}: the delay before the first retry (doubled each time).
+   *
+   * @return the delay before the first retry (default 1 s); zero means retry at once
+   */
   public Duration backoffInitial() {
     return backoffInitial;
   }
 
-  /** {@code BACKOFF_MAX_MS}: the cap of the exponential backoff, before upward jitter. */
+  /**
+   * {@code BACKOFF_MAX_MS}: the cap of the exponential backoff, before upward jitter.
+   *
+   * @return the largest backoff before jitter (default 4 s), never below {@link #backoffInitial()}
+   */
   public Duration backoffMax() {
     return backoffMax;
   }
@@ -275,52 +336,92 @@ public final class RelayConfig {
   /**
    * {@code RETRY_AFTER_MAX_SECONDS}: the longest upstream {@code Retry-After} the proxy waits
    * out; a longer one is returned to the client at once.
+   *
+   * @return the longest upstream {@code Retry-After} waited out (default 30 s); zero means never
+   *     wait one out
    */
   public Duration retryAfterMax() {
     return retryAfterMax;
   }
 
-  /** {@code POOL_MAX_IDLE_CONNECTIONS}: idle upstream connections kept. */
+  /**
+   * {@code POOL_MAX_IDLE_CONNECTIONS}: idle upstream connections kept.
+   *
+   * @return the most idle upstream connections kept (default {@value
+   *     #DEFAULT_POOL_MAX_IDLE_CONNECTIONS}); zero keeps none
+   */
   public int poolMaxIdleConnections() {
     return poolMaxIdleConnections;
   }
 
-  /** {@code POOL_KEEP_ALIVE_SECONDS}: how long an idle upstream connection is kept. */
+  /**
+   * {@code POOL_KEEP_ALIVE_SECONDS}: how long an idle upstream connection is kept.
+   *
+   * @return how long an idle upstream connection is kept (default 300 s), always positive
+   */
   public Duration poolKeepAlive() {
     return poolKeepAlive;
   }
 
-  /** {@code MAX_REQUEST_BYTES}: the largest client request body accepted. */
+  /**
+   * {@code MAX_REQUEST_BYTES}: the largest client request body accepted.
+   *
+   * @return the largest client request body in bytes (default 32 MiB)
+   */
   public long maxRequestBytes() {
     return maxRequestBytes;
   }
 
-  /** {@code MAX_RESPONSE_BYTES}: the largest non-streaming upstream body read. */
+  /**
+   * {@code MAX_RESPONSE_BYTES}: the largest non-streaming upstream body read.
+   *
+   * @return the largest non-streaming upstream response body in bytes (default 64 MiB)
+   */
   public long maxResponseBytes() {
     return maxResponseBytes;
   }
 
-  /** {@code HEALTH_PATH}: the probe path below the base URL. */
+  /**
+   * {@code HEALTH_PATH}: the probe path below the base URL.
+   *
+   * @return the probe's path below the base URL (default {@value #DEFAULT_HEALTH_PATH})
+   */
   public String healthPath() {
     return healthPath;
   }
 
-  /** {@code HEALTH_TIMEOUT_SECONDS}: the whole probe's bound. */
+  /**
+   * {@code HEALTH_TIMEOUT_SECONDS}: the whole probe's bound.
+   *
+   * @return the limit on one whole probe (default 5 s), always positive
+   */
   public Duration healthTimeout() {
     return healthTimeout;
   }
 
-  /** {@code HEALTH_INTERVAL_SECONDS}: heartbeat period; zero = no heartbeat. */
+  /**
+   * {@code HEALTH_INTERVAL_SECONDS}: heartbeat period; zero = no heartbeat.
+   *
+   * @return the heartbeat period (default 30 s); zero means no heartbeat
+   */
   public Duration healthInterval() {
     return healthInterval;
   }
 
-  /** {@code HEALTH_CACHE_MILLIS}: how long a probe result is reused; zero = never. */
+  /**
+   * {@code HEALTH_CACHE_MILLIS}: how long a probe result is reused; zero = never.
+   *
+   * @return how long a probe result is reused (default 2 s); zero means never
+   */
   public Duration healthCache() {
     return healthCache;
   }
 
-  /** {@code DEBUG_MODE}: per-attempt logging, always on when true. */
+  /**
+   * {@code DEBUG_MODE}: per-attempt logging, always on when true.
+   *
+   * @return true when every request logs its attempts (default false)
+   */
   public boolean debugMode() {
     return debugMode;
   }
@@ -328,12 +429,18 @@ public final class RelayConfig {
   /**
    * The file whose existence turns debug mode on without a restart ({@code DEBUG_MODE.txt} in the
    * working directory by default); empty = no file check.
+   *
+   * @return the file that turns debug mode on while it exists, or empty for no file check
    */
   public Optional<Path> debugModeFile() {
     return Optional.ofNullable(debugModeFile);
   }
 
-  /** {@code LOG_DIR}: where JSON request logs go, if anywhere. */
+  /**
+   * {@code LOG_DIR}: where JSON request logs go, if anywhere.
+   *
+   * @return the directory of the daily JSON request logs, or empty (the default) for none
+   */
   public Optional<Path> logDir() {
     return Optional.ofNullable(logDir);
   }
@@ -341,12 +448,19 @@ public final class RelayConfig {
   /**
    * {@code LOG_RETENTION_DAYS}: daily JSON request-log files older than this are deleted (0 =
    * keep forever).
+   *
+   * @return the days a daily request-log file is kept (default {@value
+   *     #DEFAULT_LOG_RETENTION_DAYS}); zero keeps them forever
    */
   public int logRetentionDays() {
     return logRetentionDays;
   }
 
-  /** How often the "still waiting for a permit" line is logged while requests are queued. */
+  /**
+   * How often the "still waiting for a permit" line is logged while requests are queued.
+   *
+   * @return the interval of the "still waiting" log line (default 5 s), always positive
+   */
   public Duration waitLogInterval() {
     return waitLogInterval;
   }
@@ -354,6 +468,8 @@ public final class RelayConfig {
   /**
    * Every upstream, the primary ({@code UPSTREAM_BASE_URL}, named {@code primary}) first, then
    * those of {@code UPSTREAM_<n>_BASE_URL} in the order of n.
+   *
+   * @return every upstream, the primary first; never empty
    */
   public List<UpstreamConfig> upstreams() {
     List<UpstreamConfig> all = new java.util.ArrayList<>(extraUpstreams.size() + 1);
@@ -365,27 +481,48 @@ public final class RelayConfig {
   /**
    * {@code MODEL_FALLBACKS}: for a requested model, the models to try next, in order (a request's
    * own {@code models} array takes precedence).
+   *
+   * @return requested model to the models tried after it, in order (empty by default)
    */
   public Map<String, List<String>> modelFallbacks() {
     return modelFallbacks;
   }
 
-  /** {@code MAX_ROUTE_ATTEMPTS}: upstream attempts per request over all routes (default 6). */
+  /**
+   * {@code MAX_ROUTE_ATTEMPTS}: upstream attempts per request over all routes (default 6).
+   *
+   * @return the most upstream attempts per request over all routes (default {@value
+   *     #DEFAULT_MAX_ROUTE_ATTEMPTS})
+   */
   public int maxRouteAttempts() {
     return maxRouteAttempts;
   }
 
-  /** {@code BREAKER_FAILURES}: consecutive provider faults that open a route's breaker. */
+  /**
+   * {@code BREAKER_FAILURES}: consecutive provider faults that open a route's breaker.
+   *
+   * @return the consecutive faults that open a route's breaker (default {@value
+   *     #DEFAULT_BREAKER_FAILURES})
+   */
   public int breakerFailures() {
     return breakerFailures;
   }
 
-  /** {@code BREAKER_FAILURE_RATE}: percent of the last 20 attempts of a route that opens it. */
+  /**
+   * {@code BREAKER_FAILURE_RATE}: percent of the last 20 attempts of a route that opens it.
+   *
+   * @return the failure percentage that opens a route's breaker (default {@value
+   *     #DEFAULT_BREAKER_FAILURE_RATE})
+   */
   public int breakerFailureRate() {
     return breakerFailureRate;
   }
 
-  /** {@code BREAKER_OPEN_SECONDS}: how long an open breaker stays open (plus up to 20 % jitter). */
+  /**
+   * {@code BREAKER_OPEN_SECONDS}: how long an open breaker stays open (plus up to 20 % jitter).
+   *
+   * @return how long an open breaker stays open (default 30 s), always positive
+   */
   public Duration breakerOpen() {
     return breakerOpen;
   }
@@ -393,6 +530,8 @@ public final class RelayConfig {
   /**
    * {@code FIRST_EVENT_TIMEOUT_SECONDS}: for a stream, the longest wait from response headers to
    * the first {@code data:} event before the attempt moves to the next route; zero = off.
+   *
+   * @return the limit from a stream's headers to its first event; zero (the default) means off
    */
   public Duration firstEventTimeout() {
     return firstEventTimeout;
@@ -401,6 +540,8 @@ public final class RelayConfig {
   /**
    * {@code ADAPTIVE_TIMEOUTS}: once a route has 50 successful attempts, its time-to-headers limit
    * becomes {@code clamp(3 x p99, 2 s, configured limit)}; it never exceeds the configured limit.
+   *
+   * @return true when each route's time-to-headers limit adapts to its latency (default true)
    */
   public boolean adaptiveTimeouts() {
     return adaptiveTimeouts;
@@ -410,12 +551,19 @@ public final class RelayConfig {
    * {@code STREAM_CONTINUATION} (default on): when a chat stream breaks after the commit point,
    * ask the next route for the rest (the request plus the text sent so far as an assistant
    * prefill) and forward it in the same stream, instead of ending with an in-band error.
+   *
+   * @return true when a broken chat stream is continued on another route (default true)
    */
   public boolean streamContinuation() {
     return streamContinuation;
   }
 
-  /** {@code MAX_CONTINUATION_CHARS}: longer answers are not continued (default 200 000). */
+  /**
+   * {@code MAX_CONTINUATION_CHARS}: longer answers are not continued (default 200 000).
+   *
+   * @return the longest answer that is continued, in characters (default {@value
+   *     #DEFAULT_MAX_CONTINUATION_CHARS}); zero continues none
+   */
   public int maxContinuationChars() {
     return maxContinuationChars;
   }
@@ -425,6 +573,9 @@ public final class RelayConfig {
    * this share of the requests in flight, or {@link #retryBudgetMinRetries()}, whichever is more. A
    * retry refused by the budget returns the last failure at once, without {@code x-should-retry:
    * false} (the client may retry), and is logged and counted as {@code retry_budget}.
+   *
+   * @return the share of requests in flight that retries may be, in percent (default {@value
+   *     #DEFAULT_RETRY_BUDGET_PERCENT})
    */
   public int retryBudgetPercent() {
     return retryBudgetPercent;
@@ -433,6 +584,9 @@ public final class RelayConfig {
   /**
    * {@code RETRY_BUDGET_MIN_RETRIES} (default 10): retries in flight the budget always allows, so
    * that a quiet proxy's retries are never refused. Retries sleeping out a backoff do not count.
+   *
+   * @return the retries in flight the budget always allows (default {@value
+   *     #DEFAULT_RETRY_BUDGET_MIN_RETRIES})
    */
   public int retryBudgetMinRetries() {
     return retryBudgetMinRetries;
@@ -517,6 +671,9 @@ public final class RelayConfig {
    * A URL fit for a log line: user-info (credentials) shown as {@code ***}, and the query and
    * fragment (which may carry a key) as {@code ?***} / {@code #***}. Works on text that is not a
    * valid URL too.
+   *
+   * @param url a URL, or any text; may be null
+   * @return the text with credentials, query and fragment masked; {@code none} for null
    */
   public static String redactUrl(String url) {
     if (url == null) {
@@ -649,7 +806,12 @@ public final class RelayConfig {
       retryBudgetMinRetries = c.retryBudgetMinRetries;
     }
 
-    /** {@code UPSTREAM_BASE_URL}: an absolute http(s) URL without query or fragment. */
+    /**
+     * {@code UPSTREAM_BASE_URL}: an absolute http(s) URL without query or fragment.
+     *
+     * @param url the base URL, for example {@code http://127.0.0.1:8000/v1}
+     * @return this builder
+     */
     public Builder upstreamBaseUrl(String url) {
       URI uri;
       try {
@@ -670,109 +832,199 @@ public final class RelayConfig {
       return this;
     }
 
-    /** {@code UPSTREAM_API_KEY}; null or blank means none (the client's Authorization passes). */
+    /**
+     * {@code UPSTREAM_API_KEY}; null or blank means none (the client's Authorization passes).
+     *
+     * @param key the key, or null
+     * @return this builder
+     */
     public Builder upstreamApiKey(String key) {
       this.upstreamApiKey = key == null || key.isBlank() ? null : key.trim();
       return this;
     }
 
-    /** {@code MAX_CONCURRENT_REQUESTS}: at least 1. */
+    /**
+     * {@code MAX_CONCURRENT_REQUESTS}: at least 1.
+     *
+     * @param n the number of permits
+     * @return this builder
+     */
     public Builder maxConcurrentRequests(int n) {
       this.maxConcurrentRequests = atLeast("MAX_CONCURRENT_REQUESTS", n, 1);
       return this;
     }
 
-    /** {@code MAX_WAIT_SECONDS}: zero or more; zero = answer 503 at once when no permit is free. */
+    /**
+     * {@code MAX_WAIT_SECONDS}: zero or more; zero = answer 503 at once when no permit is free.
+     *
+     * @param d the longest wait for a permit
+     * @return this builder
+     */
     public Builder maxWait(Duration d) {
       this.maxWait = nonNegative("MAX_WAIT_SECONDS", d);
       return this;
     }
 
-    /** {@code MAX_QUEUED_REQUESTS}: zero or more. */
+    /**
+     * {@code MAX_QUEUED_REQUESTS}: zero or more.
+     *
+     * @param n the most requests waiting for a permit
+     * @return this builder
+     */
     public Builder maxQueuedRequests(int n) {
       this.maxQueuedRequests = atLeast("MAX_QUEUED_REQUESTS", n, 0);
       return this;
     }
 
-    /** {@code MAX_ATTEMPTS}: at least 1 (1 = never retry). */
+    /**
+     * {@code MAX_ATTEMPTS}: at least 1 (1 = never retry).
+     *
+     * @param n the attempts per request, the first included
+     * @return this builder
+     */
     public Builder maxAttempts(int n) {
       this.maxAttempts = atLeast("MAX_ATTEMPTS", n, 1);
       return this;
     }
 
-    /** {@code ATTEMPT_TIMEOUT_SECONDS}: positive. */
+    /**
+     * {@code ATTEMPT_TIMEOUT_SECONDS}: positive.
+     *
+     * @param d the first attempt's limit from sending to response headers
+     * @return this builder
+     */
     public Builder attemptTimeout(Duration d) {
       this.attemptTimeout = positive("ATTEMPT_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code RETRY_TIMEOUT_SECONDS}: positive. */
+    /**
+     * {@code RETRY_TIMEOUT_SECONDS}: positive.
+     *
+     * @param d a retry's limit from sending to response headers
+     * @return this builder
+     */
     public Builder retryTimeout(Duration d) {
       this.retryTimeout = positive("RETRY_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code STREAM_IDLE_TIMEOUT_SECONDS}: positive. */
+    /**
+     * {@code STREAM_IDLE_TIMEOUT_SECONDS}: positive.
+     *
+     * @param d the longest silence inside a response body
+     * @return this builder
+     */
     public Builder streamIdleTimeout(Duration d) {
       this.streamIdleTimeout = positive("STREAM_IDLE_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code CLIENT_BODY_TIMEOUT_SECONDS}: zero (no limit) or more. */
+    /**
+     * {@code CLIENT_BODY_TIMEOUT_SECONDS}: zero (no limit) or more.
+     *
+     * @param d the longest pause in a client's upload
+     * @return this builder
+     */
     public Builder clientBodyTimeout(Duration d) {
       this.clientBodyTimeout = nonNegative("CLIENT_BODY_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code CONNECT_TIMEOUT_SECONDS}: positive. */
+    /**
+     * {@code CONNECT_TIMEOUT_SECONDS}: positive.
+     *
+     * @param d the limit on a TCP connect
+     * @return this builder
+     */
     public Builder connectTimeout(Duration d) {
       this.connectTimeout = positive("CONNECT_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code BACKOFF_INITIAL_MS}: zero or more. */
+    /**
+     * {@code BACKOFF_INITIAL_MS}: zero or more.
+     *
+     * @param d the delay before the first retry
+     * @return this builder
+     */
     public Builder backoffInitial(Duration d) {
       this.backoffInitial = nonNegative("BACKOFF_INITIAL_MS", d);
       return this;
     }
 
-    /** {@code BACKOFF_MAX_MS}: zero or more, and not below the initial backoff (checked at build). */
+    /**
+     * {@code BACKOFF_MAX_MS}: zero or more, and not below the initial backoff (checked at build).
+     *
+     * @param d the largest backoff before jitter
+     * @return this builder
+     */
     public Builder backoffMax(Duration d) {
       this.backoffMax = nonNegative("BACKOFF_MAX_MS", d);
       return this;
     }
 
-    /** {@code RETRY_AFTER_MAX_SECONDS}: zero or more (zero = never wait out a Retry-After). */
+    /**
+     * {@code RETRY_AFTER_MAX_SECONDS}: zero or more (zero = never wait out a Retry-After).
+     *
+     * @param d the longest upstream {@code Retry-After} to wait out
+     * @return this builder
+     */
     public Builder retryAfterMax(Duration d) {
       this.retryAfterMax = nonNegative("RETRY_AFTER_MAX_SECONDS", d);
       return this;
     }
 
-    /** {@code POOL_MAX_IDLE_CONNECTIONS}: zero or more. */
+    /**
+     * {@code POOL_MAX_IDLE_CONNECTIONS}: zero or more.
+     *
+     * @param n the idle upstream connections to keep
+     * @return this builder
+     */
     public Builder poolMaxIdleConnections(int n) {
       this.poolMaxIdleConnections = atLeast("POOL_MAX_IDLE_CONNECTIONS", n, 0);
       return this;
     }
 
-    /** {@code POOL_KEEP_ALIVE_SECONDS}: positive. */
+    /**
+     * {@code POOL_KEEP_ALIVE_SECONDS}: positive.
+     *
+     * @param d how long to keep an idle upstream connection
+     * @return this builder
+     */
     public Builder poolKeepAlive(Duration d) {
       this.poolKeepAlive = positive("POOL_KEEP_ALIVE_SECONDS", d);
       return this;
     }
 
-    /** {@code MAX_REQUEST_BYTES}: at least 1, at most {@link Integer#MAX_VALUE} - 8. */
+    /**
+     * {@code MAX_REQUEST_BYTES}: at least 1, at most {@link Integer#MAX_VALUE} - 8.
+     *
+     * @param n the largest client request body, in bytes
+     * @return this builder
+     */
     public Builder maxRequestBytes(long n) {
       this.maxRequestBytes = bytes("MAX_REQUEST_BYTES", n);
       return this;
     }
 
-    /** {@code MAX_RESPONSE_BYTES}: at least 1, at most {@link Integer#MAX_VALUE} - 8. */
+    /**
+     * {@code MAX_RESPONSE_BYTES}: at least 1, at most {@link Integer#MAX_VALUE} - 8.
+     *
+     * @param n the largest non-streaming upstream response body, in bytes
+     * @return this builder
+     */
     public Builder maxResponseBytes(long n) {
       this.maxResponseBytes = bytes("MAX_RESPONSE_BYTES", n);
       return this;
     }
 
-    /** {@code HEALTH_PATH}: a path starting with {@code /}, without query or "..". */
+    /**
+     * {@code HEALTH_PATH}: a path starting with {@code /}, without query or "..".
+     *
+     * @param path the probe path below the base URL
+     * @return this builder
+     */
     public Builder healthPath(String path) {
       if (path == null
           || !path.startsWith("/")
@@ -786,49 +1038,89 @@ public final class RelayConfig {
       return this;
     }
 
-    /** {@code HEALTH_TIMEOUT_SECONDS}: positive. */
+    /**
+     * {@code HEALTH_TIMEOUT_SECONDS}: positive.
+     *
+     * @param d the limit on one whole probe
+     * @return this builder
+     */
     public Builder healthTimeout(Duration d) {
       this.healthTimeout = positive("HEALTH_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code HEALTH_INTERVAL_SECONDS}: zero (off) or more. */
+    /**
+     * {@code HEALTH_INTERVAL_SECONDS}: zero (off) or more.
+     *
+     * @param d the heartbeat period
+     * @return this builder
+     */
     public Builder healthInterval(Duration d) {
       this.healthInterval = nonNegative("HEALTH_INTERVAL_SECONDS", d);
       return this;
     }
 
-    /** {@code HEALTH_CACHE_MILLIS}: zero (no reuse) or more. */
+    /**
+     * {@code HEALTH_CACHE_MILLIS}: zero (no reuse) or more.
+     *
+     * @param d how long to reuse a probe result
+     * @return this builder
+     */
     public Builder healthCache(Duration d) {
       this.healthCache = nonNegative("HEALTH_CACHE_MILLIS", d);
       return this;
     }
 
-    /** {@code DEBUG_MODE}. */
+    /**
+     * {@code DEBUG_MODE}.
+     *
+     * @param on true to log every attempt of every request
+     * @return this builder
+     */
     public Builder debugMode(boolean on) {
       this.debugMode = on;
       return this;
     }
 
-    /** The file that turns debug mode on while it exists; null = no file check. */
+    /**
+     * The file that turns debug mode on while it exists; null = no file check.
+     *
+     * @param file the file to watch, or null
+     * @return this builder
+     */
     public Builder debugModeFile(Path file) {
       this.debugModeFile = file;
       return this;
     }
 
-    /** {@code LOG_DIR}; null = no JSON request log. */
+    /**
+     * {@code LOG_DIR}; null = no JSON request log.
+     *
+     * @param dir the directory of the daily JSON request logs, or null
+     * @return this builder
+     */
     public Builder logDir(Path dir) {
       this.logDir = dir;
       return this;
     }
 
-    /** {@code LOG_RETENTION_DAYS}: zero (keep forever) or more. */
+    /**
+     * {@code LOG_RETENTION_DAYS}: zero (keep forever) or more.
+     *
+     * @param days the days to keep a daily request-log file
+     * @return this builder
+     */
     public Builder logRetentionDays(int days) {
       this.logRetentionDays = atLeast("LOG_RETENTION_DAYS", days, 0);
       return this;
     }
 
-    /** How often the "still waiting for a permit" line is logged; positive. */
+    /**
+     * How often the "still waiting for a permit" line is logged; positive.
+     *
+     * @param d the interval of the "still waiting" log line
+     * @return this builder
+     */
     public Builder waitLogInterval(Duration d) {
       this.waitLogInterval = positive("wait log interval", d);
       return this;
@@ -837,6 +1129,9 @@ public final class RelayConfig {
     /**
      * Adds an upstream beside the primary ({@code UPSTREAM_<n>_...}); its name must be unique and
      * not {@code primary}.
+     *
+     * @param upstream the upstream to add
+     * @return this builder
      */
     public Builder addUpstream(UpstreamConfig upstream) {
       Objects.requireNonNull(upstream, "upstream");
@@ -847,19 +1142,34 @@ public final class RelayConfig {
       return this;
     }
 
-    /** {@code UPSTREAM_WEIGHT}: the primary's weight, at least 1. */
+    /**
+     * {@code UPSTREAM_WEIGHT}: the primary's weight, at least 1.
+     *
+     * @param weight the primary's share of requests
+     * @return this builder
+     */
     public Builder primaryWeight(int weight) {
       this.primaryWeight = atLeast("UPSTREAM_WEIGHT", weight, 1);
       return this;
     }
 
-    /** {@code UPSTREAM_MODELS}: the models the primary serves; empty = all. */
+    /**
+     * {@code UPSTREAM_MODELS}: the models the primary serves; empty = all.
+     *
+     * @param models the models the primary serves
+     * @return this builder
+     */
     public Builder primaryModels(java.util.Set<String> models) {
       this.primaryModels = java.util.Set.copyOf(models);
       return this;
     }
 
-    /** {@code MODEL_FALLBACKS}: model to the models to try after it, in order. */
+    /**
+     * {@code MODEL_FALLBACKS}: model to the models to try after it, in order.
+     *
+     * @param fallbacks model to the models to try after it
+     * @return this builder
+     */
     public Builder modelFallbacks(Map<String, List<String>> fallbacks) {
       Map<String, List<String>> copy = new java.util.LinkedHashMap<>();
       fallbacks.forEach((k, v) -> {
@@ -872,19 +1182,34 @@ public final class RelayConfig {
       return this;
     }
 
-    /** {@code MAX_ROUTE_ATTEMPTS}: at least 1. */
+    /**
+     * {@code MAX_ROUTE_ATTEMPTS}: at least 1.
+     *
+     * @param n the attempts per request over all routes
+     * @return this builder
+     */
     public Builder maxRouteAttempts(int n) {
       this.maxRouteAttempts = atLeast("MAX_ROUTE_ATTEMPTS", n, 1);
       return this;
     }
 
-    /** {@code BREAKER_FAILURES}: at least 1. */
+    /**
+     * {@code BREAKER_FAILURES}: at least 1.
+     *
+     * @param n the consecutive faults that open a route's breaker
+     * @return this builder
+     */
     public Builder breakerFailures(int n) {
       this.breakerFailures = atLeast("BREAKER_FAILURES", n, 1);
       return this;
     }
 
-    /** {@code BREAKER_FAILURE_RATE}: 1..100 percent. */
+    /**
+     * {@code BREAKER_FAILURE_RATE}: 1..100 percent.
+     *
+     * @param percent the failure percentage that opens a route's breaker
+     * @return this builder
+     */
     public Builder breakerFailureRate(int percent) {
       if (percent < 1 || percent > 100) {
         throw invalid("BREAKER_FAILURE_RATE", percent, "must be 1..100");
@@ -893,25 +1218,45 @@ public final class RelayConfig {
       return this;
     }
 
-    /** {@code BREAKER_OPEN_SECONDS}: positive. */
+    /**
+     * {@code BREAKER_OPEN_SECONDS}: positive.
+     *
+     * @param d how long an open breaker stays open
+     * @return this builder
+     */
     public Builder breakerOpen(Duration d) {
       this.breakerOpen = positive("BREAKER_OPEN_SECONDS", d);
       return this;
     }
 
-    /** {@code FIRST_EVENT_TIMEOUT_SECONDS}: zero (off) or more. */
+    /**
+     * {@code FIRST_EVENT_TIMEOUT_SECONDS}: zero (off) or more.
+     *
+     * @param d the limit from a stream's headers to its first event
+     * @return this builder
+     */
     public Builder firstEventTimeout(Duration d) {
       this.firstEventTimeout = nonNegative("FIRST_EVENT_TIMEOUT_SECONDS", d);
       return this;
     }
 
-    /** {@code STREAM_CONTINUATION}. */
+    /**
+     * {@code STREAM_CONTINUATION}.
+     *
+     * @param on true to continue broken chat streams on another route
+     * @return this builder
+     */
     public Builder streamContinuation(boolean on) {
       this.streamContinuation = on;
       return this;
     }
 
-    /** {@code MAX_CONTINUATION_CHARS}: zero or more. */
+    /**
+     * {@code MAX_CONTINUATION_CHARS}: zero or more.
+     *
+     * @param chars the longest answer to continue, in characters
+     * @return this builder
+     */
     public Builder maxContinuationChars(int chars) {
       this.maxContinuationChars = atLeast("MAX_CONTINUATION_CHARS", chars, 0);
       return this;
@@ -921,13 +1266,21 @@ public final class RelayConfig {
      * {@code UPSTREAM_STREAM_CONTINUATION} (default true): whether the primary upstream may be
      * asked to continue a broken stream (turn it off for an upstream that does not honour an
      * assistant prefill). {@code UPSTREAM_<n>_STREAM_CONTINUATION} does the same for the others.
+     *
+     * @param on false for a primary that ignores an assistant prefill
+     * @return this builder
      */
     public Builder primaryStreamContinuation(boolean on) {
       this.primaryStreamContinuation = on;
       return this;
     }
 
-    /** {@code RETRY_BUDGET_PERCENT}: 0..100. */
+    /**
+     * {@code RETRY_BUDGET_PERCENT}: 0..100.
+     *
+     * @param percent the share of requests in flight that retries may be
+     * @return this builder
+     */
     public Builder retryBudgetPercent(int percent) {
       if (percent < 0 || percent > 100) {
         throw invalid("RETRY_BUDGET_PERCENT", percent, "must be 0..100");
@@ -936,13 +1289,23 @@ public final class RelayConfig {
       return this;
     }
 
-    /** {@code RETRY_BUDGET_MIN_RETRIES}: zero or more. */
+    /**
+     * {@code RETRY_BUDGET_MIN_RETRIES}: zero or more.
+     *
+     * @param retries the retries in flight the budget always allows
+     * @return this builder
+     */
     public Builder retryBudgetMinRetries(int retries) {
       this.retryBudgetMinRetries = atLeast("RETRY_BUDGET_MIN_RETRIES", retries, 0);
       return this;
     }
 
-    /** {@code ADAPTIVE_TIMEOUTS}. */
+    /**
+     * {@code ADAPTIVE_TIMEOUTS}.
+     *
+     * @param on true to adapt each route's time-to-headers limit
+     * @return this builder
+     */
     public Builder adaptiveTimeouts(boolean on) {
       this.adaptiveTimeouts = on;
       return this;
@@ -952,6 +1315,7 @@ public final class RelayConfig {
      * Checks the settings against each other and builds the immutable configuration.
      *
      * @throws IllegalArgumentException naming the variable when two settings contradict
+     * @return the configuration
      */
     public RelayConfig build() {
       if (backoffMax.compareTo(backoffInitial) < 0) {

@@ -24,10 +24,15 @@ public class RelayException extends RuntimeException {
   private static final long serialVersionUID = 1L;
   private static final JsonFactory JSON = new JsonFactory();
 
+  /** The HTTP status the client receives. */
   private final int status;
+  /** The OpenAI-style {@code error.code}. */
   private final String code;
+  /** The {@code Retry-After} the client receives, or null. */
   private final Duration retryAfter;
+  /** False when the client is told not to retry. */
   private final boolean shouldRetry;
+  /** Upstream attempts made before this outcome. */
   private final int attempts;
 
   /**
@@ -57,17 +62,20 @@ public class RelayException extends RuntimeException {
     this.attempts = attempts;
   }
 
-  /** The HTTP status the client receives. */
+  /** {@return the HTTP status the client receives} */
   public final int status() {
     return status;
   }
 
-  /** The OpenAI-style {@code error.code}, for example {@code concurrency_limit}. */
+  /** {@return the OpenAI-style {@code error.code}, for example {@code concurrency_limit}} */
   public final String code() {
     return code;
   }
 
-  /** The {@code Retry-After} the client should honour, if any (whole seconds when rendered). */
+  /**
+   * {@return the {@code Retry-After} the client should honour, if any (whole seconds when
+   * rendered)}
+   */
   public final Optional<Duration> retryAfter() {
     return Optional.ofNullable(retryAfter);
   }
@@ -75,17 +83,19 @@ public class RelayException extends RuntimeException {
   /**
    * False when the proxy has already exhausted its own retries, so that SDKs that honour {@code
    * x-should-retry} do not multiply the attempts.
+   *
+   * @return whether the client may retry
    */
   public final boolean shouldRetry() {
     return shouldRetry;
   }
 
-  /** How many upstream attempts were made before this outcome (0 when none was). */
+  /** {@return how many upstream attempts were made before this outcome (0 when none was)} */
   public final int attempts() {
     return attempts;
   }
 
-  /** The OpenAI-shaped JSON body for this error, UTF-8. */
+  /** {@return the OpenAI-shaped JSON body for this error, UTF-8} */
   public final byte[] toJson() {
     return errorJson(getMessage(), "proxy_error", code);
   }

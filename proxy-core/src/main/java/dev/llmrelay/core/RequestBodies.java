@@ -28,7 +28,13 @@ import java.util.List;
 public final class RequestBodies {
   /** The routing fields of a valid body (model null and models empty when absent). */
   public record Fields(String model, List<String> models, boolean stream) {
-    /** Freezes the list. */
+    /**
+     * Freezes the list.
+     *
+     * @param model the top-level {@code model}, or null
+     * @param models the top-level {@code models} array, empty when absent
+     * @param stream the top-level {@code stream} flag, false when absent
+     */
     public Fields {
       models = List.copyOf(models);
     }
@@ -61,6 +67,8 @@ public final class RequestBodies {
    *
    * @throws MalformedBodyException when it is empty, not an object, not well-formed, followed by
    *     more content, or over a parser limit (nesting, number length, string length)
+   * @param body the complete request body
+   * @return the body's routing fields
    */
   public Fields parse(byte[] body) throws MalformedBodyException {
     try (JsonParser parser = json.createParser(body)) {

@@ -7,19 +7,29 @@ import java.util.concurrent.ExecutorService;
 /**
  * The resilient client in front of one OpenAI-compatible upstream: one shared connection pool,
  * the concurrency gate, retries with backoff, per-attempt and idle timeouts, and the streaming
- * commit point (DESIGN.md §2).
+ * commit point.
  *
  * <p>Create one per process and share it; it is thread-safe. {@link #close()} stops the heartbeat,
  * cancels running exchanges and releases the connection pool.
  */
 public interface UpstreamClient extends AutoCloseable {
 
-  /** A client with the given configuration and default executor (virtual threads on Java 21+). */
+  /**
+   * A client with the given configuration and default executor (virtual threads on Java 21+).
+   *
+   * @param config the configuration
+   * @return a started client; close it when done
+   */
   static UpstreamClient create(RelayConfig config) {
     return builder(config).build();
   }
 
-  /** A builder for a client with injected collaborators. */
+  /**
+   * A builder for a client with injected collaborators.
+   *
+   * @param config the configuration
+   * @return a new builder
+   */
   static Builder builder(RelayConfig config) {
     return new Builder(config);
   }
@@ -48,7 +58,7 @@ public interface UpstreamClient extends AutoCloseable {
     return newExchange(clientRequest, sink).start();
   }
 
-  /** The upstream health probe sharing this client's connection pool. */
+  /** {@return the upstream health probe sharing this client's connection pool} */
   UpstreamHealthProbe healthProbe();
 
   /**
@@ -66,6 +76,8 @@ public interface UpstreamClient extends AutoCloseable {
   /**
    * The routes (upstream and model) the relay knows, with breaker state and learned timeout.
    * The default, for other implementations, knows none.
+   *
+   * @return every known route
    */
   default java.util.List<RouteStatus> routes() {
     return java.util.List.of();
@@ -81,10 +93,10 @@ public interface UpstreamClient extends AutoCloseable {
     return java.util.Optional.empty();
   }
 
-  /** A consistent-enough snapshot of the counters and gauges. */
+  /** {@return A consistent-enough snapshot of the counters and gauges} */
   RelayStats stats();
 
-  /** This client's configuration. */
+  /** {@return this client's configuration} */
   RelayConfig config();
 
   /** Stops the heartbeat, cancels running exchanges and closes idle upstream connections. */
@@ -110,6 +122,9 @@ public interface UpstreamClient extends AutoCloseable {
      * The executor exchanges run on (one task per exchange, holding a permit). Default: a virtual
      * thread per task on Java 21+, a cached pool of daemon platform threads on Java 17. An
      * injected executor is not shut down by {@link UpstreamClient#close()}.
+     *
+     * @param executor the executor
+     * @return this builder
      */
     public Builder executor(ExecutorService executor) {
       this.executor = Objects.requireNonNull(executor, "executor");
@@ -119,6 +134,9 @@ public interface UpstreamClient extends AutoCloseable {
     /**
      * Adds a listener told about every finished request (metrics, logs); for Micrometer use
      * {@code new dev.llmrelay.core.metrics.MicrometerMetrics(registry)}.
+     *
+     * @param listener the listener
+     * @return this builder
      */
     public Builder listener(ExchangeListener listener) {
       listeners.add(Objects.requireNonNull(listener, "listener"));
@@ -128,6 +146,9 @@ public interface UpstreamClient extends AutoCloseable {
     /**
      * The clock circuit breakers time their open state with (and HTTP-date {@code Retry-After}
      * is read against); default the system clock. Tests inject a controllable one.
+     *
+     * @param clock the clock
+     * @return this builder
      */
     public Builder clock(java.time.Clock clock) {
       this.clock = Objects.requireNonNull(clock, "clock");
@@ -161,7 +182,11 @@ public interface UpstreamClient extends AutoCloseable {
       return this;
     }
 
-    /** Creates and starts the client (including the heartbeat, when configured). */
+    /**
+     * Creates and starts the client (including the heartbeat, when configured).
+     *
+     * @return the started client; close it when done
+     */
     public UpstreamClient build() {
       return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock, sharedConfig, sharedState);
     }

@@ -26,7 +26,16 @@ import java.util.Set;
 public record UpstreamConfig(
     String name, URI baseUrl, String apiKey, int weight, Set<String> models, boolean streamContinuation) {
 
-  /** Validates and freezes. */
+  /**
+   * Validates and freezes.
+   *
+   * @param name a short name for logs, headers and metrics
+   * @param baseUrl the base URL
+   * @param apiKey the key, or null
+   * @param weight the share of requests, at least 1
+   * @param models the models it serves; empty means all
+   * @param streamContinuation whether it may be asked to continue a broken stream
+   */
   public UpstreamConfig {
     Objects.requireNonNull(name, "name");
     Objects.requireNonNull(baseUrl, "baseUrl");
@@ -37,22 +46,35 @@ public record UpstreamConfig(
     apiKey = apiKey == null || apiKey.isBlank() ? null : apiKey.trim();
   }
 
-  /** An upstream that may continue streams. */
+  /**
+   * An upstream that may continue streams.
+   *
+   * @param name a short name for logs, headers and metrics
+   * @param baseUrl the base URL
+   * @param apiKey the key, or null
+   * @param weight the share of requests, at least 1
+   * @param models the models it serves; empty means all
+   */
   public UpstreamConfig(String name, URI baseUrl, String apiKey, int weight, Set<String> models) {
     this(name, baseUrl, apiKey, weight, models, true);
   }
 
-  /** The key, if one is configured. */
+  /** {@return the key, if one is configured} */
   public Optional<String> key() {
     return Optional.ofNullable(apiKey);
   }
 
-  /** True when this upstream serves {@code model} (always, when no model list is set). */
+  /**
+   * True when this upstream serves {@code model} (always, when no model list is set).
+   *
+   * @param model a model name, or null for a request that names none
+   * @return whether requests for it may go here
+   */
   public boolean serves(String model) {
     return models.isEmpty() || model == null || models.contains(model);
   }
 
-  /** True for the upstream of {@code UPSTREAM_BASE_URL}. */
+  /** {@return true for the upstream of {@code UPSTREAM_BASE_URL}} */
   public boolean primary() {
     return "primary".equals(name);
   }

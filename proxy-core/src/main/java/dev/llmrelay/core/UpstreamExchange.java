@@ -49,6 +49,8 @@ public interface UpstreamExchange {
 
   /**
    * Completes when the exchange has ended and released everything it held (never exceptionally).
+   *
+   * @return the stage, the same one on every call
    */
   CompletionStage<ExchangeResult> completion();
 }

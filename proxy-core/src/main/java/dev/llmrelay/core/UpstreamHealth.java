@@ -12,7 +12,14 @@ import java.util.List;
  * @param routes its known routes
  */
 public record UpstreamHealth(String name, String baseUrl, HealthReport report, List<RouteStatus> routes) {
-  /** Freezes the list. */
+  /**
+   * Freezes the list.
+   *
+   * @param name the upstream's name
+   * @param baseUrl its base URL
+   * @param report its probe result
+   * @param routes its known routes
+   */
   public UpstreamHealth {
     routes = List.copyOf(routes);
   }

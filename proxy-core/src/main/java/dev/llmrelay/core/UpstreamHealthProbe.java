@@ -11,15 +11,26 @@ import java.util.concurrent.CompletionStage;
  * reachable one (in configuration order), or the primary's failure when none is. Thread-safe.
  */
 public interface UpstreamHealthProbe {
-  /** The latest report, probing the upstream unless a fresh one is cached or a probe is running. */
+  /**
+   * The latest report, probing the upstream unless a fresh one is cached or a probe is running.
+   *
+   * @return the report, when the probe (or the one it joined) has finished; never completes
+   *     exceptionally
+   */
   CompletionStage<HealthReport> check();
 
-  /** The last report finished, if any, without probing. */
+  /**
+   * The last report finished, if any, without probing.
+   *
+   * @return the last report, or empty before the first probe finished
+   */
   Optional<HealthReport> lastReport();
 
   /**
    * Probes every upstream (each single flight and cached like {@link #check()}) and reports each
    * with the state of its routes. With one upstream this is a list of one.
+   *
+   * @return one entry per upstream, in configuration order
    */
   CompletionStage<java.util.List<UpstreamHealth>> checkEach();
 }

@@ -97,6 +97,8 @@ public final class MicrometerMetrics implements ExchangeListener {
   /**
    * Creates every counter and histogram at once (so dashboards show zeros, not gaps); gauges are
    * bound when the client starts.
+   *
+   * @param registry where the meters are registered
    */
   public MicrometerMetrics(MeterRegistry registry) {
     this.registry = registry;
