@@ -6,6 +6,7 @@ package dev.llmrelay.core.jobs;
  */
 public final class IdempotencyKeyReusedException extends RuntimeException {
   private static final long serialVersionUID = 1L;
+  /** The job the key already names. */
   private final String jobId;
 
   /**

@@ -9,7 +9,12 @@ import java.util.List;
  * @param hasMore whether older jobs follow the last one
  */
 public record JobPage(List<Job> jobs, boolean hasMore) {
-  /** Freezes the list. */
+  /**
+   * Freezes the list.
+   *
+   * @param jobs the jobs on this page
+   * @param hasMore whether older jobs follow the last one
+   */
   public JobPage {
     jobs = List.copyOf(jobs);
   }

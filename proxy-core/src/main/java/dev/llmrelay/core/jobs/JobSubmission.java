@@ -28,7 +28,17 @@ public record JobSubmission(
     String metadata,
     String idempotencyKey) {
 
-  /** Checks the required parts. */
+  /**
+   * Checks the required parts.
+   *
+   * @param owner whose job it is
+   * @param endpoint the proxied endpoint to call
+   * @param headers the client's end-to-end headers (only an allowlist is stored)
+   * @param body the request body
+   * @param model the request's {@code model}, or null
+   * @param metadata the caller's metadata as a JSON object text, or null
+   * @param idempotencyKey the {@code Idempotency-Key}, or null
+   */
   public JobSubmission {
     Objects.requireNonNull(owner, "owner");
     Objects.requireNonNull(endpoint, "endpoint");
