@@ -149,6 +149,12 @@ abstract class SharedLimitsContract {
     await().atMost(Duration.ofSeconds(5)).until(() -> held(probe()) == 0);
     assertThat(a.sharedStats().orElseThrow().permitsHeld()).isZero();
     assertThat(b.sharedStats().orElseThrow().up()).isTrue();
+    io.micrometer.core.instrument.simple.SimpleMeterRegistry registry = new io.micrometer.core.instrument.simple.SimpleMeterRegistry();
+    new dev.llmrelay.core.metrics.SharedStateMetrics(a).bindTo(registry);
+    assertThat(registry.get("llmrelay.shared.state.up").gauge().value()).isEqualTo(1.0);
+    assertThat(registry.get("llmrelay.shared.permits.held").gauge().value()).isZero();
+    assertThat(registry.get("llmrelay.shared.permits.limit").gauge().value()).isEqualTo(3.0);
+    assertThat(registry.get("llmrelay.shared.state.errors").functionCounter().count()).isZero();
   }
 
   @Test
@@ -261,6 +267,7 @@ abstract class SharedLimitsContract {
       }
       assertThat(peak.get()).as("local limits only while the engine is down").isGreaterThan(1);
       assertThat(a.sharedStats().orElseThrow().up()).isFalse();
+      assertThat(a.sharedStats().orElseThrow().errors()).isPositive();
     } finally {
       startEngine();
     }
