@@ -10,6 +10,7 @@ import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.servlet.internal.ErrorResponses;
 import dev.llmrelay.servlet.internal.HealthResponses;
 import dev.llmrelay.servlet.internal.LogSafe;
+import dev.llmrelay.servlet.internal.PathPrefix;
 import dev.llmrelay.servlet.internal.Paths;
 import jakarta.servlet.AsyncContext;
 import jakarta.servlet.AsyncEvent;
@@ -26,7 +27,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The health endpoints of DESIGN.md §3.
+ * The relay's health endpoints.
  *
  * <ul>
  *   <li>{@code GET /health}: liveness of the proxy itself, 200 {@code {"status":"ok",...}} with the
@@ -39,8 +40,10 @@ import org.slf4j.LoggerFactory;
  *       "message":"...","http_status":N}}. No key ever appears in it.
  * </ul>
  *
- * <p>Mapped exactly at {@code /health} and {@code /health/upstream}, or at {@code /health/*}.
- * Other paths below it get a JSON 404, methods other than GET and HEAD a JSON 405.
+ * <p>Mapped exactly at {@code /health} and {@code /health/upstream}, or at {@code /health/*};
+ * below a {@link #pathPrefix(String) path prefix} such as {@code /llm}, at {@code /llm/health} and
+ * {@code /llm/health/upstream}. Other paths get a JSON 404, methods other than GET and HEAD a JSON
+ * 405.
  *
  * <p>Thread-safety: the client is set once in the constructor or {@link #init()}; the servlet
  * serves concurrent requests. Register it with {@code asyncSupported=true}.
@@ -50,22 +53,57 @@ public final class HealthServlet extends HttpServlet {
   private static final Logger log = LoggerFactory.getLogger(HealthServlet.class);
 
   private transient volatile UpstreamClient client;
+  private transient volatile PathPrefix pathPrefix = PathPrefix.ROOT;
 
   /**
    * For {@code web.xml}: {@link #init()} takes the client from the context attribute {@link
-   * LlmRelayServlets#CLIENT_ATTRIBUTE}, which a {@link RelayServlet} with a lower {@code
-   * load-on-startup} publishes.
+   * LlmRelayServlets#CLIENT_ATTRIBUTE}, which {@link LlmRelayContextListener} or a {@link
+   * RelayServlet} with a lower {@code load-on-startup} publishes, and the path prefix from {@code
+   * LLMRELAY_PATH_PREFIX} as {@link RelayVariables#fromWebapp} finds it (default: the root).
    */
   public HealthServlet() {}
 
-  /** Reports on {@code client}; the servlet does not close it. */
+  /**
+   * Reports on {@code client}; the servlet does not close it.
+   *
+   * @param client the upstream client whose health and gate this servlet reports
+   */
   public HealthServlet(UpstreamClient client) {
     this.client = Objects.requireNonNull(client, "client");
   }
 
+  /**
+   * Where this servlet sits in its web application (default: the root). With {@code /llm}, map it
+   * at {@code /llm/health} and {@code /llm/health/upstream}. Set it before the servlet serves.
+   *
+   * @param prefix {@code "/llm"}-like (a leading {@code /}, no trailing {@code /}, no wildcard), or
+   *     {@code ""} or {@code "/"} for the root
+   * @return this servlet
+   * @throws IllegalArgumentException when {@code prefix} is not a valid prefix (the message says why)
+   */
+  public HealthServlet pathPrefix(String prefix) {
+    this.pathPrefix = PathPrefix.of(prefix);
+    return this;
+  }
+
+  /**
+   * Finds the client of a servlet made by its no-argument constructor (see there).
+   *
+   * @throws ServletException when the context holds no client, or {@code LLMRELAY_PATH_PREFIX} is
+   *     invalid
+   */
   @Override
   public void init() throws ServletException {
     if (client == null) {
+      try {
+        java.util.Map<String, String> vars =
+            RelayVariables.fromWebapp(getServletContext(), getServletConfig(), System.getenv());
+        if (vars.containsKey(RelayVariables.PATH_PREFIX)) {
+          pathPrefix = PathPrefix.of(RelayVariables.pathPrefix(vars, ""));
+        }
+      } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+        throw new ServletException("llmrelay: " + e.getMessage(), e);
+      }
       Object shared = getServletContext().getAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE);
       if (!(shared instanceof UpstreamClient)) {
         throw new ServletException(
@@ -80,16 +118,17 @@ public final class HealthServlet extends HttpServlet {
   protected void service(HttpServletRequest clientRequest, HttpServletResponse clientResponse) throws IOException {
     String requestId = RequestIds.fromClient(clientRequest.getHeader("X-Request-Id"));
     clientResponse.setHeader("X-Request-Id", requestId);
-    String path = Paths.withinContext(clientRequest);
-    if (path.length() > 1 && path.endsWith("/")) {
+    String fullPath = Paths.withinContext(clientRequest);
+    String path = pathPrefix.strip(fullPath); // null: mapped outside its prefix, nothing of ours
+    if (path != null && path.length() > 1 && path.endsWith("/")) {
       path = path.substring(0, path.length() - 1);
     }
-    boolean liveness = path.equals("/health");
-    boolean upstream = path.equals("/health/upstream");
+    boolean liveness = "/health".equals(path);
+    boolean upstream = "/health/upstream".equals(path);
     String method = clientRequest.getMethod();
     try {
       if (!liveness && !upstream) {
-        throw new NotFoundException(LogSafe.text(path, 200));
+        throw new NotFoundException(LogSafe.text(fullPath, 200));
       }
       if (!method.equals("GET") && !method.equals("HEAD")) {
         clientResponse.setHeader("Allow", "GET, HEAD");

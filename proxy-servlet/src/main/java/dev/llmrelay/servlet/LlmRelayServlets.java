@@ -1,20 +1,36 @@
 package dev.llmrelay.servlet;
 
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.servlet.internal.PathPrefix;
 import jakarta.servlet.ServletContext;
 import jakarta.servlet.ServletRegistration;
+import java.util.Collection;
 import java.util.Objects;
 import java.util.Set;
 
 /**
- * Mounts the relay in a servlet context: {@link RelayServlet} at {@code /} (so it also answers the
- * JSON 404 for every unknown path) and {@link HealthServlet} at {@code /health} and {@code
- * /health/upstream}, both async-supported. Works wherever the Servlet 6 API allows adding servlets:
- * a {@code ServletContainerInitializer}, a declared {@code ServletContextListener} of a WAR, or an
- * embedded Jetty or Tomcat before start.
+ * Mounts the relay in a servlet context, both servlets async-supported:
+ *
+ * <ul>
+ *   <li>under a prefix ({@link #mount(ServletContext, String, UpstreamClient, Collection)} with,
+ *       say, {@code /llm}): {@link RelayServlet} at {@code /llm/*} (the endpoints {@code
+ *       /llm/v1/...}, and a JSON 404 for any other path below {@code /llm}) and {@link
+ *       HealthServlet} at {@code /llm/health} and {@code /llm/health/upstream}. Nothing is mapped
+ *       outside the prefix, so the application's own servlets, its static files (the container's
+ *       default servlet) and its own 404 page keep working beside the relay;
+ *   <li>at the root ({@link #mount(ServletContext, UpstreamClient, Collection)}, the launcher's
+ *       layout): {@link RelayServlet} at {@code /}, which replaces the container's default servlet
+ *       and so answers the JSON 404 for every unknown path of the application, and {@link
+ *       HealthServlet} at {@code /health} and {@code /health/upstream}.
+ * </ul>
+ *
+ * <p>Works wherever the Servlet 6 API allows adding servlets: a {@code
+ * ServletContainerInitializer}, a {@code ServletContextListener} declared in {@code web.xml} (such
+ * as {@link LlmRelayContextListener}, which also creates and closes the client), or an embedded
+ * Jetty or Tomcat before start.
  *
  * <p>The caller owns the client and closes it when the context is destroyed. The client is also
- * published as the context attribute {@link #CLIENT_ATTRIBUTE}. Stateless.
+ * published as the context attribute {@link #CLIENT_ATTRIBUTE}. Stateless and thread-safe.
  */
 public final class LlmRelayServlets {
   /**
@@ -31,14 +47,14 @@ public final class LlmRelayServlets {
   private LlmRelayServlets() {}
 
   /**
-   * Registers both servlets with {@code client}.
+   * Registers both servlets with {@code client} at the root of the context.
    *
    * @param context the servlet context, still being initialised
    * @param client the shared upstream client; not closed by the servlets
    * @throws IllegalStateException when a servlet of the same name or one of the mappings is taken
    */
   public static void mount(ServletContext context, UpstreamClient client) {
-    mount(context, client, java.util.List.of());
+    mount(context, "", client, java.util.List.of());
   }
 
   /**
@@ -50,12 +66,37 @@ public final class LlmRelayServlets {
    * @param proxyKeys the accepted keys; empty: no key check
    * @throws IllegalStateException when a servlet of the same name or one of the mappings is taken
    */
-  public static void mount(ServletContext context, UpstreamClient client, java.util.Collection<String> proxyKeys) {
+  public static void mount(ServletContext context, UpstreamClient client, Collection<String> proxyKeys) {
+    mount(context, "", client, proxyKeys);
+  }
+
+  /**
+   * Registers both servlets with {@code client} under {@code pathPrefix}: the relay at {@code
+   * pathPrefix + "/*"}, the health endpoints at {@code pathPrefix + "/health"} and {@code
+   * pathPrefix + "/health/upstream"}, nothing outside the prefix. An application's own mapping of
+   * {@code /} or {@code /*} does not conflict (the longer path mapping wins below the prefix).
+   *
+   * @param context the servlet context, still being initialised
+   * @param pathPrefix where the relay sits in the context: {@code "/llm"} or {@code "/api/llm"}
+   *     (a leading {@code /}, no trailing {@code /}, no wildcard); {@code ""} or {@code "/"} for the
+   *     root, as {@link #mount(ServletContext, UpstreamClient, Collection)}
+   * @param client the shared upstream client; not closed by the servlets
+   * @param proxyKeys the keys clients must present ({@code RELAY_API_KEYS}); empty: no key check
+   * @throws IllegalArgumentException when {@code pathPrefix} is not a valid prefix (the message
+   *     says why), before anything is registered
+   * @throws IllegalStateException when a servlet of the same name or one of the mappings is taken
+   */
+  public static void mount(
+      ServletContext context, String pathPrefix, UpstreamClient client, Collection<String> proxyKeys) {
     Objects.requireNonNull(context, "context");
     Objects.requireNonNull(client, "client");
+    Objects.requireNonNull(proxyKeys, "proxyKeys");
+    PathPrefix prefix = PathPrefix.of(Objects.requireNonNull(pathPrefix, "pathPrefix"));
     context.setAttribute(CLIENT_ATTRIBUTE, client);
-    register(context, RELAY_SERVLET_NAME, new RelayServlet(client).proxyKeys(proxyKeys), "/");
-    register(context, HEALTH_SERVLET_NAME, new HealthServlet(client), "/health", "/health/upstream");
+    RelayServlet relay = new RelayServlet(client).proxyKeys(proxyKeys).pathPrefix(prefix.value());
+    HealthServlet health = new HealthServlet(client).pathPrefix(prefix.value());
+    register(context, RELAY_SERVLET_NAME, relay, prefix.isRoot() ? "/" : prefix.mapping("/*"));
+    register(context, HEALTH_SERVLET_NAME, health, prefix.mapping("/health"), prefix.mapping("/health/upstream"));
   }
 
   private static void register(ServletContext context, String name, jakarta.servlet.Servlet servlet, String... mappings) {

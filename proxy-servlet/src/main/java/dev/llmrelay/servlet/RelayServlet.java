@@ -18,6 +18,7 @@ import dev.llmrelay.servlet.internal.ClientRequestReader;
 import dev.llmrelay.servlet.internal.ErrorResponses;
 import dev.llmrelay.servlet.internal.IncompleteBodyException;
 import dev.llmrelay.servlet.internal.LogSafe;
+import dev.llmrelay.servlet.internal.PathPrefix;
 import dev.llmrelay.servlet.internal.Paths;
 import dev.llmrelay.servlet.internal.ProxyKeyCheck;
 import dev.llmrelay.servlet.internal.RequestBodyTimeoutException;
@@ -30,7 +31,6 @@ import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
 import java.io.IOException;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Collection;
 import java.util.List;
@@ -47,8 +47,9 @@ import org.slf4j.LoggerFactory;
  * concurrency limit, retries and timeouts. Any other path gets a JSON 404 {@code not_found} and a
  * known path with the wrong method a JSON 405 {@code method_not_allowed} with {@code Allow}; so
  * mounted at {@code /} this servlet is the JSON 404 of the whole application. The path is matched
- * below the context path ({@code servletPath + pathInfo}), so mappings {@code /}, {@code /*} and
- * {@code /v1/*} all work.
+ * below the context path ({@code servletPath + pathInfo}) and below the servlet's {@link
+ * #pathPrefix(String) path prefix}, so at the root mappings {@code /}, {@code /*} and {@code /v1/*}
+ * all work, and with prefix {@code /llm} the mapping is {@code /llm/*}.
  *
  * <p>Per request, before any permit is asked for: the proxy key is checked when {@code
  * RELAY_API_KEYS} is set (401 {@code invalid_proxy_key}) and a {@code Content-Length} over {@code
@@ -97,20 +98,27 @@ public final class RelayServlet extends HttpServlet {
   public static final String CLIENT_GONE_HOOK = "dev.llmrelay.servlet.clientGoneHook";
 
   private transient volatile UpstreamClient client;
-  private final boolean ownsClient;
+  private transient volatile boolean ownsClient;
+  private transient volatile PathPrefix pathPrefix = PathPrefix.ROOT;
   private transient volatile ProxyKeyCheck proxyKeys = new ProxyKeyCheck(List.of());
   private transient volatile ClientRequestReader bodyReader;
   private transient volatile Duration bodyTimeout;
   private transient volatile BodyDeadlines bodyDeadlines;
+  /** Whether a request on a virtual thread runs its exchange there ({@link #executeOnVirtualThreads(boolean)}). */
   private volatile boolean executeOnVirtualThreads;
   private transient volatile BlockingBodyRead blockingReads;
 
   /**
-   * For {@code web.xml} (or any container that instantiates servlets itself): {@link #init()}
-   * reads the settings from the environment and {@code ./.env} ({@link RelayVariables}): {@code
-   * RelayConfig.fromEnvironment} and {@code RELAY_API_KEYS}; it creates the client,
-   * publishes it as {@link LlmRelayServlets#CLIENT_ATTRIBUTE} (for a {@link HealthServlet}) unless
-   * one is set already, and {@link #destroy()} closes it.
+   * For {@code web.xml} (or any container that instantiates servlets itself). {@link #init()}
+   * reads the settings from the web application as {@link RelayVariables#fromWebapp} does (this
+   * servlet's init parameters, the context parameters, the environment, then the {@code .env} file
+   * named by {@code LLMRELAY_DOTENV}): {@code LLMRELAY_PATH_PREFIX} (default: the root, so map the
+   * servlet at {@code /} or {@code /v1/*}; with {@code /llm} map it at {@code /llm/*}) and {@code
+   * RELAY_API_KEYS}. When the context already holds a client ({@link
+   * LlmRelayServlets#CLIENT_ATTRIBUTE}, set by {@link LlmRelayContextListener} for example) the
+   * servlet uses that one and leaves it open: one client per web application. Otherwise it creates
+   * one from the same settings ({@code RelayConfig.fromEnvironment}), publishes it for a {@link
+   * HealthServlet}, and {@link #destroy()} closes it.
    */
   public RelayServlet() {
     this.client = null;
@@ -120,6 +128,8 @@ public final class RelayServlet extends HttpServlet {
   /**
    * Serves through an existing client (the usual case for an application that embeds the relay).
    * The servlet does not close it.
+   *
+   * @param client the upstream client, shared by every request
    */
   public RelayServlet(UpstreamClient client) {
     this.client = Objects.requireNonNull(client, "client");
@@ -127,7 +137,11 @@ public final class RelayServlet extends HttpServlet {
     configure(client.config());
   }
 
-  /** Creates its own client from {@code config} and closes it in {@link #destroy()}. */
+  /**
+   * Creates its own client from {@code config} and closes it in {@link #destroy()}.
+   *
+   * @param config the relay's configuration
+   */
   public RelayServlet(RelayConfig config) {
     this.client = UpstreamClient.create(Objects.requireNonNull(config, "config"));
     this.ownsClient = true;
@@ -144,6 +158,21 @@ public final class RelayServlet extends HttpServlet {
    */
   public RelayServlet proxyKeys(Collection<String> keys) {
     this.proxyKeys = new ProxyKeyCheck(keys.stream().map(String::trim).filter(k -> !k.isEmpty()).distinct().toList());
+    return this;
+  }
+
+  /**
+   * Where this servlet sits in its web application (default: the root). With {@code /llm}, map the
+   * servlet at {@code /llm/*}: {@code /llm/v1/chat/completions} is the chat endpoint and any other
+   * path below {@code /llm} gets the JSON 404. Set it before the servlet serves.
+   *
+   * @param prefix {@code "/llm"}-like (a leading {@code /}, no trailing {@code /}, no wildcard), or
+   *     {@code ""} or {@code "/"} for the root
+   * @return this servlet
+   * @throws IllegalArgumentException when {@code prefix} is not a valid prefix (the message says why)
+   */
+  public RelayServlet pathPrefix(String prefix) {
+    this.pathPrefix = PathPrefix.of(prefix);
     return this;
   }
 
@@ -167,6 +196,7 @@ public final class RelayServlet extends HttpServlet {
   /**
    * The client this servlet relays through.
    *
+   * @return the client
    * @throws IllegalStateException when the no-argument servlet was not initialised yet
    */
   public UpstreamClient client() {
@@ -177,29 +207,49 @@ public final class RelayServlet extends HttpServlet {
     return c;
   }
 
+  /**
+   * Creates the client of a servlet made by its no-argument constructor (see there); nothing for
+   * the others.
+   *
+   * @throws ServletException naming the setting when one is invalid (never with a key's value)
+   */
   @Override
   public void init() throws ServletException {
     if (client == null) {
-      RelayConfig config;
-      List<String> keys;
+      ServletContext context = getServletContext();
+      Map<String, String> vars;
       try {
-        Map<String, String> vars = RelayVariables.fromEnvironment(System.getenv(), Path.of(".env"));
+        vars = RelayVariables.fromWebapp(context, getServletConfig(), System.getenv());
+        if (vars.containsKey(RelayVariables.PATH_PREFIX)) {
+          pathPrefix = PathPrefix.of(RelayVariables.pathPrefix(vars, ""));
+        }
+      } catch (IllegalArgumentException | java.io.UncheckedIOException e) {
+        throw new ServletException("llmrelay: " + e.getMessage(), e);
+      }
+      Object shared = context.getAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE);
+      if (shared instanceof UpstreamClient existing) {
+        client = existing;
+        ownsClient = false;
+        configure(existing.config());
+        proxyKeys(RelayVariables.proxyKeys(vars));
+        log.info("llmrelay relay servlet {} at {} uses the web application's client", getServletName(), pathPrefix);
+        return;
+      }
+      RelayConfig config;
+      try {
         config = RelayConfig.fromEnvironment(vars);
-        keys = RelayVariables.proxyKeys(vars);
       } catch (IllegalArgumentException e) {
         throw new ServletException("llmrelay: " + e.getMessage(), e);
       }
       client = UpstreamClient.create(config);
       configure(config);
-      proxyKeys(keys);
-      ServletContext context = getServletContext();
-      if (context.getAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE) == null) {
-        context.setAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE, client);
-      }
-      log.info("llmrelay relay servlet started with {}", config);
+      proxyKeys(RelayVariables.proxyKeys(vars));
+      context.setAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE, client);
+      log.info("llmrelay relay servlet {} at {} started with {}", getServletName(), pathPrefix, config);
     }
   }
 
+  /** Stops this servlet's timers (their threads have ended when it returns) and closes a client it owns. */
   @Override
   public void destroy() {
     BodyDeadlines deadlines = bodyDeadlines;
@@ -247,9 +297,10 @@ public final class RelayServlet extends HttpServlet {
     clientResponse.setHeader("X-Request-Id", requestId);
     String method = clientRequest.getMethod();
     String path = Paths.withinContext(clientRequest);
+    String relayPath = pathPrefix.strip(path); // null: mapped outside its prefix, nothing of ours
     ServletResponseSink sink = null;
     try {
-      Optional<Endpoint> match = Endpoint.forClientPath(path);
+      Optional<Endpoint> match = relayPath == null ? Optional.empty() : Endpoint.forClientPath(relayPath);
       if (match.isEmpty()) {
         throw new NotFoundException(LogSafe.text(path, PATH_LOG_LENGTH));
       }

@@ -52,6 +52,7 @@ final class JsonLinesWriter implements AutoCloseable {
     this.zone = zone;
     this.thread = new Thread(this::drain, "llmrelay-request-log");
     thread.setDaemon(true);
+    thread.setContextClassLoader(Threads.neutralContextLoader()); // see Threads: nothing of the creator's kept
     thread.start();
   }
 

@@ -15,12 +15,15 @@ import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import okhttp3.Call;
 import okhttp3.Callback;
 import okhttp3.HttpUrl;
 import okhttp3.OkHttpClient;
 import okhttp3.Request;
 import okhttp3.Response;
+import okio.Buffer;
+import okio.BufferedSource;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -32,6 +35,14 @@ import org.slf4j.LoggerFactory;
  * reused for {@code HEALTH_CACHE_MILLIS}. The heartbeat probes every {@code
  * HEALTH_INTERVAL_SECONDS} and logs each change of state. Probes use OkHttp's async dispatcher on
  * the shared pool and never take a chat permit. Thread-safe.
+ *
+ * <p>{@code HEALTH_TIMEOUT_SECONDS} bounds the whole probe, body included, by a timer on the
+ * client's scheduler that cancels the call, as the chat attempts are timed; not by OkHttp's call or
+ * read timeout. Why: those are Okio {@code AsyncTimeout}s, and the first one scheduled starts
+ * Okio's process-wide "Okio Watchdog" thread, which no API stops and which outlives a closed client
+ * by 60 s (a webapp undeployed within that minute left it behind). For the same reason the probe
+ * reads the (small) response body to its end before closing it: closing a body with bytes left
+ * makes OkHttp drain it under a deadline, which also starts the watchdog.
  */
 final class RealHealthProbe implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger("dev.llmrelay.health");
@@ -66,8 +77,6 @@ final class RealHealthProbe implements AutoCloseable {
     this.probeClient =
         shared.newBuilder()
             .retryOnConnectionFailure(true)
-            .callTimeout(config.healthTimeout())
-            .readTimeout(config.healthTimeout())
             .connectTimeout(min(config.connectTimeout(), config.healthTimeout()))
             .build();
     HttpUrl base = HttpUrl.get(upstream.baseUrl().toString());
@@ -115,6 +124,17 @@ final class RealHealthProbe implements AutoCloseable {
     }
     long start = System.nanoTime();
     Call call = probeClient.newCall(probeRequest);
+    AtomicBoolean timedOut = new AtomicBoolean();
+    ScheduledFuture<?> timer;
+    try {
+      timer = scheduler.schedule(() -> {
+        timedOut.set(true);
+        call.cancel();
+      }, config.healthTimeout().toNanos(), TimeUnit.NANOSECONDS);
+    } catch (RuntimeException closing) {
+      done(future, new HealthReport(HealthReport.State.UNREACHABLE, 0, 0, "the relay is closing", clock.instant()));
+      return future;
+    }
     try {
       call.enqueue(
           new Callback() {
@@ -122,6 +142,14 @@ final class RealHealthProbe implements AutoCloseable {
             public void onResponse(Call c, Response response) {
               try (response) {
                 int code = response.code();
+                try {
+                  drain(response.body().source());
+                } catch (IOException e) {
+                  done(future, failure(e, timedOut.get(), elapsedMillis(start)));
+                  return;
+                } finally {
+                  timer.cancel(false);
+                }
                 long ms = elapsedMillis(start);
                 if (code >= 200 && code < 300) {
                   done(future, new HealthReport(HealthReport.State.REACHABLE, ms, 0, "", clock.instant()));
@@ -136,18 +164,29 @@ final class RealHealthProbe implements AutoCloseable {
 
             @Override
             public void onFailure(Call c, IOException e) {
-              done(future, failure(e, elapsedMillis(start)));
+              timer.cancel(false);
+              done(future, failure(e, timedOut.get(), elapsedMillis(start)));
             }
           });
     } catch (RuntimeException e) {
+      timer.cancel(false);
       // The dispatcher was shut down (the client is closing).
       done(future, new HealthReport(HealthReport.State.UNREACHABLE, 0, 0, "the relay is closing", clock.instant()));
     }
     return future;
   }
 
-  private HealthReport failure(IOException e, long ms) {
-    if (e instanceof SocketTimeoutException
+  /** Reads a body to its end, so that closing it leaves nothing for OkHttp to drain. */
+  private static void drain(BufferedSource body) throws IOException {
+    Buffer discard = new Buffer();
+    while (body.read(discard, 8192) != -1) {
+      discard.clear();
+    }
+  }
+
+  private HealthReport failure(IOException e, boolean timedOut, long ms) {
+    if (timedOut
+        || e instanceof SocketTimeoutException
         || (e instanceof InterruptedIOException && "timeout".equals(e.getMessage()))) {
       return new HealthReport(
           HealthReport.State.TIMEOUT,

@@ -40,6 +40,13 @@ import org.slf4j.LoggerFactory;
  * are off, because they cost system calls and lock traffic on every request and would only
  * duplicate these.
  *
+ * <p>Every thread the client uses is its own and ends in {@link #close()}, which waits for them
+ * (at most about 2 s beyond the exchanges' own 2 s): the scheduler, the exchange executor, the
+ * OkHttp dispatcher's pool (the probes' async calls) and OkHttp's task runner (pool cleanup,
+ * HTTP/2), which {@link OkHttpTaskRunner} gives this client instead of OkHttp's process-wide one.
+ * So an application that closes the client when it stops (a webapp being undeployed) leaves no
+ * thread behind. See {@link Threads} for the one thread a library may still start from ours.
+ *
  * <p>Thread-safe.
  */
 public final class RealUpstreamClient implements UpstreamClient {
@@ -48,6 +55,12 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final RelayConfig config;
   private final OkHttpClient okHttp;
   private final ScheduledThreadPoolExecutor scheduler;
+  /** The platform threads of this client, waited for in {@link #close()}. */
+  private final Threads.Owner threads = new Threads.Owner();
+  /** OkHttp's background work (pool cleanup, HTTP/2) on this client's threads. */
+  private final OkHttpTaskRunner okHttpTasks;
+  /** The OkHttp dispatcher's threads (the health probes' async calls). */
+  private final ExecutorService okHttpCalls;
   private final ExecutorService executor;
   private final boolean ownsExecutor;
   private final java.util.concurrent.Executor exchangeExecutor;
@@ -96,9 +109,10 @@ public final class RealUpstreamClient implements UpstreamClient {
       dev.llmrelay.core.shared.SharedState sharedState) {
     this.config = Objects.requireNonNull(config, "config");
     this.clock = Objects.requireNonNull(clock, "clock");
-    this.scheduler = Threads.newScheduler("llmrelay-scheduler");
+    this.scheduler = Threads.newScheduler(threads.factory("llmrelay-scheduler-"));
     this.ownsExecutor = executor == null;
-    this.executor = executor != null ? executor : Threads.newPerTaskExecutor("llmrelay-exchange-");
+    this.executor =
+        executor != null ? executor : Threads.newPerTaskExecutor("llmrelay-exchange-", threads.factory("llmrelay-exchange-"));
     this.exchangeExecutor = task -> {
       try {
         this.executor.execute(task);
@@ -106,16 +120,20 @@ public final class RealUpstreamClient implements UpstreamClient {
         task.run();
       }
     };
-    Dispatcher dispatcher = new Dispatcher();
+    // OkHttp's default dispatcher pool has non-daemon threads that idle 60 s: ours end on close.
+    this.okHttpCalls =
+        new java.util.concurrent.ThreadPoolExecutor(
+            0, Integer.MAX_VALUE, 60, TimeUnit.SECONDS, new java.util.concurrent.SynchronousQueue<>(),
+            threads.factory("llmrelay-okhttp-calls-"));
+    Dispatcher dispatcher = new Dispatcher(okHttpCalls);
     // Chat calls run synchronously (execute()), which the dispatcher does not limit; the probe's
     // async calls must never queue behind an invisible per-host limit of 5.
     dispatcher.setMaxRequests(Math.max(64, config.maxConcurrentRequests() + 16));
     dispatcher.setMaxRequestsPerHost(Math.max(64, config.maxConcurrentRequests() + 16));
+    this.okHttpTasks = OkHttpTaskRunner.create(threads.factory("llmrelay-okhttp-tasks-"));
     this.okHttp =
-        new OkHttpClient.Builder()
-            .connectionPool(
-                new ConnectionPool(
-                    config.poolMaxIdleConnections(), config.poolKeepAlive().toMillis(), TimeUnit.MILLISECONDS))
+        okHttpTasks.installOn(new OkHttpClient.Builder())
+            .connectionPool(okHttpTasks.connectionPool(config.poolMaxIdleConnections(), config.poolKeepAlive()))
             .dispatcher(dispatcher)
             .retryOnConnectionFailure(false)
             .followRedirects(false)
@@ -262,7 +280,8 @@ public final class RealUpstreamClient implements UpstreamClient {
       executor.shutdown();
       try {
         if (!executor.awaitTermination(2, TimeUnit.SECONDS)) {
-          executor.shutdownNow();
+          executor.shutdownNow(); // interrupts what is left: an aborted exchange ends at once
+          executor.awaitTermination(1, TimeUnit.SECONDS);
         }
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
@@ -279,10 +298,19 @@ public final class RealUpstreamClient implements UpstreamClient {
     }
     scheduler.shutdownNow();
     okHttp.dispatcher().cancelAll();
-    okHttp.dispatcher().executorService().shutdown();
+    okHttpCalls.shutdownNow();
     okHttp.connectionPool().evictAll();
+    okHttpTasks.shutdown();
     requestLog.close();
-    log.debug("upstream client closed");
+    // Every thread of this client ends before close returns, so that whoever closes it (a webapp
+    // being undeployed) can rely on none being left.
+    // (Virtual exchange threads are not among them: the executor's termination above covers them.)
+    List<Thread> alive = threads.awaitEnd(Duration.ofSeconds(2));
+    if (!alive.isEmpty()) {
+      log.warn("upstream client closed; threads still running after 2 s: {}", alive.stream().map(Thread::getName).toList());
+    } else {
+      log.debug("upstream client closed");
+    }
   }
 
   // ---- for the exchange and for tests ------------------------------------------------------

@@ -38,6 +38,7 @@ public final class BlockingBodyRead implements AutoCloseable {
   private final Duration gap;
   private final Set<Read> reads = ConcurrentHashMap.newKeySet();
   private final ScheduledThreadPoolExecutor sweeper;
+  private final ServletThreads sweeperThreads;
   private final ScheduledFuture<?> sweep;
 
   /** @param gap the longest wait for the next bytes; zero means none of our own */
@@ -45,14 +46,12 @@ public final class BlockingBodyRead implements AutoCloseable {
     this.gap = gap;
     if (gap == null || gap.isZero()) {
       this.sweeper = null;
+      this.sweeperThreads = null;
       this.sweep = null;
       return;
     }
-    this.sweeper = new ScheduledThreadPoolExecutor(1, r -> {
-      Thread t = new Thread(r, "llmrelay-body-deadline");
-      t.setDaemon(true);
-      return t;
-    });
+    this.sweeperThreads = new ServletThreads("llmrelay-body-deadline");
+    this.sweeper = new ScheduledThreadPoolExecutor(1, sweeperThreads);
     long every = Math.max(10, Math.min(250, gap.toMillis() / 4));
     this.sweep = sweeper.scheduleWithFixedDelay(this::sweep, every, every, TimeUnit.MILLISECONDS);
   }
@@ -122,12 +121,18 @@ public final class BlockingBodyRead implements AutoCloseable {
     }
   }
 
-  /** Stops the sweep. */
+  /** Stops the sweep and waits (at most 2 s) for its thread to end. */
   @Override
   public void close() {
     if (sweeper != null) {
       sweeper.shutdownNow();
+      sweeperThreads.awaitEnd(java.time.Duration.ofSeconds(2));
     }
+  }
+
+  /** For tests: the sweep's threads still alive. */
+  int aliveThreads() {
+    return sweeperThreads == null ? 0 : sweeperThreads.alive();
   }
 
   /** For tests: reads in progress. */
