@@ -83,6 +83,16 @@ public interface UpstreamClient extends AutoCloseable {
     return java.util.List.of();
   }
 
+  /**
+   * The shared limits' counters (global permits held here, engine reachable, errors, lapsed
+   * leases), when this client shares limits with other instances.
+   *
+   * @return the counters, or empty when nothing is shared
+   */
+  default java.util.Optional<dev.llmrelay.core.shared.SharedStats> sharedStats() {
+    return java.util.Optional.empty();
+  }
+
   /** {@return A consistent-enough snapshot of the counters and gauges} */
   RelayStats stats();
 
@@ -101,6 +111,8 @@ public interface UpstreamClient extends AutoCloseable {
     private ExecutorService executor;
     private java.time.Clock clock = java.time.Clock.systemUTC();
     private final java.util.List<ExchangeListener> listeners = new java.util.ArrayList<>();
+    private dev.llmrelay.core.shared.SharedStateConfig sharedConfig;
+    private dev.llmrelay.core.shared.SharedState sharedState;
 
     private Builder(RelayConfig config) {
       this.config = Objects.requireNonNull(config, "config");
@@ -144,12 +156,39 @@ public interface UpstreamClient extends AutoCloseable {
     }
 
     /**
+     * Shares a global concurrency cap and breaker openings with other instances through the
+     * engine {@code shared} names ({@code SHARED_STATE_URL}); each request then holds a local
+     * permit and a global lease. Nothing is shared when its URL is unset.
+     *
+     * @param shared the settings
+     * @return this builder
+     */
+    public Builder sharedState(dev.llmrelay.core.shared.SharedStateConfig shared) {
+      this.sharedConfig = Objects.requireNonNull(shared, "shared");
+      return this;
+    }
+
+    /**
+     * Like {@link #sharedState(dev.llmrelay.core.shared.SharedStateConfig)} on an engine of the
+     * caller's (its own implementation, say); the client closes it.
+     *
+     * @param shared the settings
+     * @param state the engine
+     * @return this builder
+     */
+    public Builder sharedState(dev.llmrelay.core.shared.SharedStateConfig shared, dev.llmrelay.core.shared.SharedState state) {
+      this.sharedConfig = Objects.requireNonNull(shared, "shared");
+      this.sharedState = Objects.requireNonNull(state, "state");
+      return this;
+    }
+
+    /**
      * Creates and starts the client (including the heartbeat, when configured).
      *
      * @return the started client; close it when done
      */
     public UpstreamClient build() {
-      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock);
+      return new RealUpstreamClient(config, executor, java.util.List.copyOf(listeners), clock, sharedConfig, sharedState);
     }
   }
 }

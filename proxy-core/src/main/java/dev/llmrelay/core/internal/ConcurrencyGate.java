@@ -117,6 +117,18 @@ public final class ConcurrencyGate implements AutoCloseable {
     return future;
   }
 
+  /**
+   * A permit now, or null: never waits and never overtakes a waiter (background work such as a
+   * job takes only what interactive requests leave free).
+   */
+  public synchronized Permit tryAcquire() {
+    if (closed || available <= 0 || !waiters.isEmpty()) {
+      return null;
+    }
+    available--;
+    return new Permit();
+  }
+
   private void expire(Waiter waiter) {
     if (leave(waiter)) {
       Duration waited = Duration.ofNanos(System.nanoTime() - waiter.enqueuedNanos);

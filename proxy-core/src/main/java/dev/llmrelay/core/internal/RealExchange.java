@@ -59,10 +59,16 @@ final class RealExchange implements UpstreamExchange {
   private final AtomicInteger state = new AtomicInteger(NEW);
   private final AtomicBoolean finished = new AtomicBoolean();
   private volatile CompletableFuture<ConcurrencyGate.Permit> permitFuture;
+  private final ConcurrencyGate.Permit granted;
+  /** The global lease being asked for (shared limits), to stop asking on cancel. */
+  private volatile java.util.concurrent.CompletableFuture<dev.llmrelay.core.internal.shared.SharedLimits.Lease> leaseFuture;
+  /** Set by execute(): the caller's thread waits for the global lease itself. */
+  private volatile boolean blocking;
 
   // ---- only the thread running the exchange ------------------------------------------------
   private final ClientWriter writer;
   private ConcurrencyGate.Permit permit;
+  private dev.llmrelay.core.internal.shared.SharedLimits.Lease lease;
   private AttemptLoop attempts;
   private long queueWaitNanos;
   private OpenStream openStream;
@@ -75,6 +81,16 @@ final class RealExchange implements UpstreamExchange {
   private final List<String> continuations = new ArrayList<>(1);
 
   RealExchange(RealUpstreamClient client, ClientRequest clientRequest, ResponseSink sink) {
+    this(client, clientRequest, sink, null);
+  }
+
+  /**
+   * An exchange that runs on a permit its caller already holds (a job, which never waits in the
+   * interactive queue); the exchange releases it like its own.
+   */
+  RealExchange(
+      RealUpstreamClient client, ClientRequest clientRequest, ResponseSink sink, ConcurrencyGate.Permit granted) {
+    this.granted = granted;
     this.client = client;
     this.config = client.config();
     this.clientRequest = clientRequest;
@@ -98,6 +114,7 @@ final class RealExchange implements UpstreamExchange {
 
   @Override
   public ExchangeResult execute() {
+    blocking = true;
     begin();
     CompletableFuture<ConcurrencyGate.Permit> f = permitFuture;
     if (f != null) {
@@ -122,10 +139,14 @@ final class RealExchange implements UpstreamExchange {
       control.abort(); // the client is closed
     }
     if (control.stopped()) {
+      if (granted != null) {
+        granted.close();
+      }
       onPermit(null, new CancellationException("stopped before it started"));
       return;
     }
-    CompletableFuture<ConcurrencyGate.Permit> f = client.gate().acquire(clientRequest.requestId());
+    CompletableFuture<ConcurrencyGate.Permit> f =
+        granted != null ? CompletableFuture.completedFuture(granted) : client.gate().acquire(clientRequest.requestId());
     permitFuture = f;
     if (control.stopped()) {
       f.cancel(false); // a stop that ran before permitFuture was set could not do this
@@ -158,6 +179,10 @@ final class RealExchange implements UpstreamExchange {
     if (pf != null) {
       pf.cancel(false);
     }
+    CompletableFuture<dev.llmrelay.core.internal.shared.SharedLimits.Lease> lf = leaseFuture;
+    if (lf != null) {
+      lf.cancel(false); // a lease granted meanwhile is given back by SharedLimits
+    }
   }
 
   @Override
@@ -168,6 +193,7 @@ final class RealExchange implements UpstreamExchange {
   private void onPermit(ConcurrencyGate.Permit granted, Throwable error) {
     queueWaitNanos = System.nanoTime() - startNanos;
     permit = granted;
+    boolean waitingForLease = false;
     try {
       if (error != null) {
         Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
@@ -179,11 +205,66 @@ final class RealExchange implements UpstreamExchange {
       } else if (control.stopped() || client.isClosed()) {
         control.abort();
         stopped();
+      } else if (client.shared() != null) {
+        waitingForLease = askForLease();
       } else {
         run();
       }
     } finally {
-      finish();
+      if (!waitingForLease) {
+        finish();
+      }
+    }
+  }
+
+  /**
+   * Asks for the global lease after the local permit, within the same wait budget. On the caller's
+   * thread (execute) it waits here and runs; otherwise it returns true and the exchange goes on
+   * when the lease arrives, on an exchange thread.
+   */
+  private boolean askForLease() {
+    CompletableFuture<dev.llmrelay.core.internal.shared.SharedLimits.Lease> f =
+        client.shared().acquire(clientRequest.requestId(), startNanos + config.maxWait().toNanos(), startNanos);
+    leaseFuture = f;
+    if (control.stopped()) {
+      f.cancel(false); // a stop that ran before leaseFuture was set could not do this
+    }
+    if (blocking) {
+      dev.llmrelay.core.internal.shared.SharedLimits.Lease got = null;
+      Throwable error = null;
+      try {
+        got = f.join();
+      } catch (CancellationException | CompletionException e) {
+        error = e;
+      }
+      onLease(got, error);
+      return false;
+    }
+    f.whenCompleteAsync((got, error) -> {
+      try {
+        onLease(got, error);
+      } finally {
+        finish();
+      }
+    }, client.exchangeExecutor());
+    return true;
+  }
+
+  private void onLease(dev.llmrelay.core.internal.shared.SharedLimits.Lease got, Throwable error) {
+    lease = got;
+    queueWaitNanos = System.nanoTime() - startNanos;
+    if (error != null) {
+      Throwable cause = error instanceof CompletionException && error.getCause() != null ? error.getCause() : error;
+      if (cause instanceof RelayException refused && !control.stopped()) {
+        fail(Failures.rejected(refused));
+      } else {
+        stopped();
+      }
+    } else if (control.stopped() || client.isClosed()) {
+      control.abort();
+      stopped();
+    } else {
+      run();
     }
   }
 
@@ -421,6 +502,9 @@ final class RealExchange implements UpstreamExchange {
   private void finish() {
     if (!finished.compareAndSet(false, true)) {
       return;
+    }
+    if (lease != null) {
+      lease.release(); // the global lease first, then the local permit
     }
     if (permit != null) {
       permit.close();

@@ -71,6 +71,8 @@ public final class RealUpstreamClient implements UpstreamClient {
   private final Clock clock;
   private final List<Upstream> upstreams;
   private final Router router;
+  /** The limits shared with other instances, or null. */
+  private final dev.llmrelay.core.internal.shared.SharedLimits shared;
   private final RetryBudget retryBudget;
   private final Set<RealExchange> active = ConcurrentHashMap.newKeySet();
   private final CompositeHealthProbe healthProbe;
@@ -86,6 +88,25 @@ public final class RealUpstreamClient implements UpstreamClient {
    */
   public RealUpstreamClient(
       RelayConfig config, ExecutorService executor, List<ExchangeListener> listeners, Clock clock) {
+    this(config, executor, listeners, clock, null, null);
+  }
+
+  /**
+   * @param config configuration
+   * @param executor exchange executor, or null for the default (virtual threads on 21+)
+   * @param listeners told about every finished request
+   * @param clock times breakers and reads HTTP-date Retry-After
+   * @param sharedConfig limits shared with other instances, or null for none
+   * @param sharedState the engine for them, or null to create it from {@code sharedConfig}; closed
+   *     by {@link #close()} either way
+   */
+  public RealUpstreamClient(
+      RelayConfig config,
+      ExecutorService executor,
+      List<ExchangeListener> listeners,
+      Clock clock,
+      dev.llmrelay.core.shared.SharedStateConfig sharedConfig,
+      dev.llmrelay.core.shared.SharedState sharedState) {
     this.config = Objects.requireNonNull(config, "config");
     this.clock = Objects.requireNonNull(clock, "clock");
     this.scheduler = Threads.newScheduler(threads.factory("llmrelay-scheduler-"));
@@ -131,7 +152,17 @@ public final class RealUpstreamClient implements UpstreamClient {
       ups.add(new Upstream(u));
     }
     this.upstreams = List.copyOf(ups);
-    this.router = new Router(upstreams, config, clock);
+    if (sharedConfig != null && sharedConfig.enabled()) {
+      dev.llmrelay.core.shared.SharedState state =
+          sharedState != null ? sharedState : dev.llmrelay.core.shared.SharedStates.create(sharedConfig);
+      this.shared = new dev.llmrelay.core.internal.shared.SharedLimits(state, sharedConfig, scheduler, config.maxWait());
+    } else {
+      if (sharedState != null) {
+        sharedState.close();
+      }
+      this.shared = null;
+    }
+    this.router = new Router(upstreams, config, clock, shared != null ? shared : RouteHints.NONE);
     this.gate =
         new ConcurrencyGate(
             config.maxConcurrentRequests(),
@@ -162,6 +193,17 @@ public final class RealUpstreamClient implements UpstreamClient {
     Objects.requireNonNull(clientRequest, "clientRequest");
     Objects.requireNonNull(sink, "sink");
     return new RealExchange(this, clientRequest, sink);
+  }
+
+  /**
+   * An exchange on a permit the caller took with {@link ConcurrencyGate#tryAcquire()} (a job); the
+   * exchange releases it.
+   */
+  public UpstreamExchange newExchange(ClientRequest clientRequest, ResponseSink sink, ConcurrencyGate.Permit permit) {
+    Objects.requireNonNull(clientRequest, "clientRequest");
+    Objects.requireNonNull(sink, "sink");
+    Objects.requireNonNull(permit, "permit");
+    return new RealExchange(this, clientRequest, sink, permit);
   }
 
   /**
@@ -251,6 +293,9 @@ public final class RealUpstreamClient implements UpstreamClient {
     while (!active.isEmpty() && System.nanoTime() < deadline && !Thread.currentThread().isInterrupted()) {
       java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(5));
     }
+    if (shared != null) {
+      shared.close();
+    }
     scheduler.shutdownNow();
     okHttp.dispatcher().cancelAll();
     okHttpCalls.shutdownNow();
@@ -320,6 +365,16 @@ public final class RealUpstreamClient implements UpstreamClient {
 
   Clock clock() {
     return clock;
+  }
+
+  /** The limits shared with other instances, or null. */
+  public dev.llmrelay.core.internal.shared.SharedLimits shared() {
+    return shared;
+  }
+
+  @Override
+  public java.util.Optional<dev.llmrelay.core.shared.SharedStats> sharedStats() {
+    return shared == null ? java.util.Optional.empty() : java.util.Optional.of(shared.stats());
   }
 
   Router router() {

@@ -15,11 +15,15 @@ final class Route {
   final AdaptiveTimeout adaptive = new AdaptiveTimeout();
 
   Route(Upstream upstream, String model, RelayConfig config, Clock clock) {
+    this(upstream, model, config, clock, RouteHints.NONE);
+  }
+
+  Route(Upstream upstream, String model, RelayConfig config, Clock clock, RouteHints hints) {
     this.upstream = upstream;
     this.model = model;
     this.breaker =
         new RouteBreaker(
-            name(), config.breakerFailures(), config.breakerFailureRate(), config.breakerOpen(), clock);
+            name(), config.breakerFailures(), config.breakerFailureRate(), config.breakerOpen(), clock, hints);
   }
 
   /** {@code model@upstream}, or the upstream's name alone when no model was chosen. */

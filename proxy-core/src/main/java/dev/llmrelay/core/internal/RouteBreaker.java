@@ -38,8 +38,15 @@ final class RouteBreaker {
   private int consecutive;
   private long openUntilMillis;
   private boolean probeOut;
+  private final RouteHints hints;
 
   RouteBreaker(String route, int consecutiveLimit, int failureRatePercent, Duration openTime, Clock clock) {
+    this(route, consecutiveLimit, failureRatePercent, openTime, clock, RouteHints.NONE);
+  }
+
+  RouteBreaker(
+      String route, int consecutiveLimit, int failureRatePercent, Duration openTime, Clock clock, RouteHints hints) {
+    this.hints = hints;
     this.route = route;
     this.consecutiveLimit = consecutiveLimit;
     this.openTime = openTime;
@@ -58,6 +65,9 @@ final class RouteBreaker {
    * free (taking it). An open breaker whose time is over becomes half-open here.
    */
   synchronized boolean tryAcquire() {
+    if (openElsewhere()) {
+      return false; // another instance's breaker for this route is open: keep off it, take no probe
+    }
     if (breaker.isOpen() && clock.millis() >= openUntilMillis) {
       breaker.halfOpen();
       probeOut = false;
@@ -75,6 +85,9 @@ final class RouteBreaker {
 
   /** Like {@link #tryAcquire()} but takes nothing: would an attempt be allowed now? */
   synchronized boolean wouldAllow() {
+    if (openElsewhere()) {
+      return false;
+    }
     if (breaker.isOpen()) {
       return clock.millis() >= openUntilMillis;
     }
@@ -118,6 +131,7 @@ final class RouteBreaker {
       openUntilMillis = clock.millis() + openTime.toMillis() + jitter;
       log.warn("route {} open for {} ms after {} consecutive faults ({} % of recent attempts failed)",
           route, openTime.toMillis() + jitter, consecutive, breaker.getFailureRate());
+      hints.routeOpened(route, Duration.ofMillis(openTime.toMillis() + jitter));
     }
   }
 
@@ -128,8 +142,15 @@ final class RouteBreaker {
     }
   }
 
+  private boolean openElsewhere() {
+    return !hints.openElsewhere(route).isZero() && !breaker.isOpen() && !breaker.isHalfOpen();
+  }
+
   /** The state for health reports: {@code closed}, {@code open} or {@code half_open}. */
   synchronized String state() {
+    if (openElsewhere()) {
+      return "open";
+    }
     if (breaker.isOpen()) {
       return clock.millis() >= openUntilMillis ? "half_open" : "open";
     }

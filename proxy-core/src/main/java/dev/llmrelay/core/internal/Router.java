@@ -35,7 +35,14 @@ final class Router {
         }
       };
 
+  private final RouteHints hints;
+
   Router(List<Upstream> upstreams, RelayConfig config, Clock clock) {
+    this(upstreams, config, clock, RouteHints.NONE);
+  }
+
+  Router(List<Upstream> upstreams, RelayConfig config, Clock clock, RouteHints hints) {
+    this.hints = hints;
     this.upstreams = List.copyOf(upstreams);
     this.config = config;
     this.clock = clock;
@@ -119,7 +126,7 @@ final class Router {
     String key = upstream.name() + '\u0000' + model;
     Route r = routes.get(key);
     if (r == null) {
-      r = new Route(upstream, model, config, clock);
+      r = new Route(upstream, model, config, clock, hints);
       routes.put(key, r);
     }
     return r;

@@ -1,0 +1,105 @@
+package dev.llmrelay.core.internal.jobs;
+
+import java.sql.Connection;
+import java.sql.SQLException;
+import java.sql.Statement;
+import java.util.List;
+
+/**
+ * What differs between the two job stores: column types, the database clock, row locking, and
+ * per-connection settings. Everything else is one SQL text.
+ */
+enum Dialect {
+  /**
+   * Embedded. One writer at a time (the claim is a single UPDATE, atomic by itself); the process
+   * clock is the database clock. WAL with synchronous=FULL, so an acknowledged commit survives a
+   * power cut, and a busy timeout so concurrent writers wait instead of failing.
+   */
+  SQLITE("BLOB", "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", "") {
+    @Override
+    void initConnection(Connection c) throws SQLException {
+      try (Statement s = c.createStatement()) {
+        s.execute("PRAGMA busy_timeout = 10000");
+        s.execute("PRAGMA synchronous = FULL");
+      }
+    }
+
+    @Override
+    List<String> prepareDatabase() {
+      return List.of("PRAGMA journal_mode = WAL");
+    }
+  },
+  /**
+   * Shared. Claims skip rows another instance has locked; every time (leases included) is the
+   * database server's clock, so instances with skewed clocks agree.
+   */
+  POSTGRES(
+      "BYTEA",
+      "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
+      " FOR UPDATE SKIP LOCKED") {
+    @Override
+    void initConnection(Connection c) {}
+
+    @Override
+    List<String> prepareDatabase() {
+      return List.of();
+    }
+  };
+
+  final String blobType;
+  /** An SQL expression: the database clock in epoch milliseconds. */
+  final String nowMillis;
+  /** Appended to the claim's row selection. */
+  final String skipLocked;
+
+  Dialect(String blobType, String nowMillis, String skipLocked) {
+    this.blobType = blobType;
+    this.nowMillis = nowMillis;
+    this.skipLocked = skipLocked;
+  }
+
+  abstract void initConnection(Connection c) throws SQLException;
+
+  abstract List<String> prepareDatabase();
+
+  static Dialect forUrl(String url) {
+    if (url.startsWith("jdbc:sqlite:")) {
+      return SQLITE;
+    }
+    if (url.startsWith("jdbc:postgresql:")) {
+      return POSTGRES;
+    }
+    throw new IllegalArgumentException("JOB_STORE_URL must start with jdbc:sqlite: or jdbc:postgresql:");
+  }
+
+  List<String> schema() {
+    return List.of(
+        "CREATE TABLE IF NOT EXISTS llmrelay_jobs ("
+            + "id VARCHAR(64) PRIMARY KEY,"
+            + "owner VARCHAR(128) NOT NULL,"
+            + "status VARCHAR(16) NOT NULL,"
+            + "endpoint VARCHAR(64) NOT NULL,"
+            + "model TEXT,"
+            + "request_headers TEXT,"
+            + "request_body " + blobType + ","
+            + "request_hash VARCHAR(64) NOT NULL,"
+            + "metadata TEXT,"
+            + "idempotency_key VARCHAR(256),"
+            + "created_at BIGINT NOT NULL,"
+            + "started_at BIGINT,"
+            + "completed_at BIGINT,"
+            + "expires_at BIGINT NOT NULL,"
+            + "attempts INTEGER NOT NULL DEFAULT 0,"
+            + "cancel_requested_at BIGINT,"
+            + "lease_owner VARCHAR(256),"
+            + "lease_expires_at BIGINT,"
+            + "response_status INTEGER,"
+            + "response_content_type TEXT,"
+            + "response_body " + blobType + ","
+            + "error_code VARCHAR(64),"
+            + "error_message TEXT,"
+            + "UNIQUE (owner, idempotency_key))",
+        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_queue ON llmrelay_jobs (status, created_at)",
+        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_owner ON llmrelay_jobs (owner, created_at)");
+  }
+}
