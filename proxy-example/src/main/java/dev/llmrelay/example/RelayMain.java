@@ -8,6 +8,8 @@ import dev.llmrelay.example.simulate.SimulatorConfig;
 import dev.llmrelay.servlet.HealthServlet;
 import dev.llmrelay.servlet.RelayServlet;
 import dev.llmrelay.servlet.RelayVariables;
+import dev.llmrelay.core.shared.SharedStateConfig;
+import dev.llmrelay.core.metrics.SharedStateMetrics;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.jetty.JettyConnectionMetrics;
 import io.micrometer.core.instrument.binder.jetty.JettyServerThreadPoolMetrics;
@@ -125,9 +127,10 @@ public final class RelayMain {
     }
     try {
       RelayConfig config = RelayConfig.fromEnvironment(vars);
+      SharedStateConfig shared = SharedStateConfig.fromEnvironment(vars);
       LauncherSettings settings = LauncherSettings.fromVariables(vars);
       checkSafeBind(config, settings);
-      return launch(config, settings, simulator);
+      return launch(config, shared, settings, simulator);
     } catch (Exception | Error e) {
       if (simulator != null) {
         simulator.close();
@@ -160,7 +163,8 @@ public final class RelayMain {
     }
   }
 
-  private static RunningRelay launch(RelayConfig config, LauncherSettings settings, AutoCloseable simulator)
+  private static RunningRelay launch(
+      RelayConfig config, SharedStateConfig shared, LauncherSettings settings, AutoCloseable simulator)
       throws Exception {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     bindJvmMetrics(registry);
@@ -168,7 +172,14 @@ public final class RelayMain {
     // exchange may run on the request's own virtual thread (RelayServlet#executeOnVirtualThreads).
     UpstreamClient client = UpstreamClient.builder(config)
         .listener(new MicrometerMetrics(registry))
+        .sharedState(shared)
         .build();
+    new SharedStateMetrics(client).bindTo(registry);
+    if (shared.enabled()) {
+      log.info("sharing a global limit of {} requests in flight through {} as {} (when it is down: {})",
+          shared.maxConcurrentRequests(), dev.llmrelay.core.RelayConfig.redactUrl(shared.url().orElseThrow()),
+          shared.instanceId(), shared.failureMode().name().toLowerCase(java.util.Locale.ROOT));
+    }
     QueuedThreadPool threads = new QueuedThreadPool(200, 8);
     threads.setName("llmrelay-http");
     if (VirtualThreads.areSupported()) {

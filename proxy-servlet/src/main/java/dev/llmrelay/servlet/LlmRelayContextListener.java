@@ -73,6 +73,7 @@ public final class LlmRelayContextListener implements ServletContextListener {
     String application = context.getContextPath().isEmpty() ? "/" : context.getContextPath();
     Map<String, String> settings;
     RelayConfig config;
+    dev.llmrelay.core.shared.SharedStateConfig shared;
     List<String> proxyKeys;
     String prefix;
     try {
@@ -80,10 +81,16 @@ public final class LlmRelayContextListener implements ServletContextListener {
       prefix = RelayVariables.pathPrefix(settings, DEFAULT_PATH_PREFIX);
       proxyKeys = RelayVariables.proxyKeys(settings);
       config = RelayConfig.fromEnvironment(settings);
+      shared = dev.llmrelay.core.shared.SharedStateConfig.fromEnvironment(settings);
     } catch (IllegalArgumentException | UncheckedIOException e) {
       throw new IllegalStateException("llmrelay cannot start in " + application + ": " + e.getMessage(), e);
     }
-    UpstreamClient created = UpstreamClient.create(config);
+    UpstreamClient created;
+    try {
+      created = UpstreamClient.builder(config).sharedState(shared).build();
+    } catch (RuntimeException e) {
+      throw new IllegalStateException("llmrelay cannot start in " + application + ": " + e.getMessage(), e);
+    }
     try {
       LlmRelayServlets.mount(context, prefix, created, proxyKeys);
     } catch (UnsupportedOperationException e) {

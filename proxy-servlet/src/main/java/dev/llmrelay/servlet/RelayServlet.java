@@ -238,10 +238,12 @@ public final class RelayServlet extends HttpServlet {
       RelayConfig config;
       try {
         config = RelayConfig.fromEnvironment(vars);
-      } catch (IllegalArgumentException e) {
+        client = UpstreamClient.builder(config)
+            .sharedState(dev.llmrelay.core.shared.SharedStateConfig.fromEnvironment(vars))
+            .build();
+      } catch (IllegalArgumentException | IllegalStateException e) {
         throw new ServletException("llmrelay: " + e.getMessage(), e);
       }
-      client = UpstreamClient.create(config);
       configure(config);
       proxyKeys(RelayVariables.proxyKeys(vars));
       context.setAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE, client);
