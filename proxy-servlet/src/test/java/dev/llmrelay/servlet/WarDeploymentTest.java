@@ -125,17 +125,12 @@ class WarDeploymentTest {
 
   /**
    * The README's {@code web.xml} lines: the fenced block between the markers of README.md (the
-   * module's parent directory), or of the test resource that stands in for it until README.md
-   * carries them.
+   * module's parent directory). A README without them fails the test: they are what users copy.
    */
   static String readmeSnippet() throws IOException {
     Path readme = Path.of(System.getProperty("user.dir")).resolve("../README.md").normalize();
-    String text = Files.isRegularFile(readme) ? Files.readString(readme, StandardCharsets.UTF_8) : "";
-    if (!text.contains(SNIPPET_BEGIN)) {
-      try (InputStream in = WarDeploymentTest.class.getResourceAsStream("readme-web-xml.md")) {
-        text = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-      }
-    }
+    String text = Files.readString(readme, StandardCharsets.UTF_8);
+    assertThat(text).as("README.md marks its web.xml lines with " + SNIPPET_BEGIN).contains(SNIPPET_BEGIN, SNIPPET_END);
     String marked = text.substring(text.indexOf(SNIPPET_BEGIN) + SNIPPET_BEGIN.length(), text.indexOf(SNIPPET_END));
     String fenced = marked.substring(marked.indexOf("```xml") + "```xml".length(), marked.lastIndexOf("```"));
     return fenced.strip();

@@ -36,6 +36,7 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
   private static final long FIRST_RETRY_MILLIS = 20;
   private static final long MAX_RETRY_MILLIS = 250;
   static final Duration HINT_POLL = Duration.ofMillis(250);
+  private static final long FIRST_CALL_MILLIS = 5_000;
 
   private final SharedState state;
   private final SharedStateConfig config;
@@ -52,6 +53,8 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
   private final Map<String, Long> ownHints = new ConcurrentHashMap<>();
   private final ScheduledFuture<?> hintPoll;
   private volatile boolean closed;
+  /** Set once the first call (the first hint poll) has ended. */
+  private volatile boolean connected;
 
   public SharedLimits(SharedState state, SharedStateConfig config, ScheduledExecutorService scheduler, Duration maxWait) {
     this.state = state;
@@ -196,7 +199,11 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
   }
 
   private void pollHints() {
-    call(state.openRoutes()).whenComplete((open, error) -> {
+    // The first call opens the engine connection (and may create its tables): it gets longer
+    // than one call's timeout, so that a normal start is not reported as an outage.
+    long timeout = connected ? config.timeout().toMillis() : Math.max(config.timeout().toMillis(), FIRST_CALL_MILLIS);
+    call(state.openRoutes(), timeout).whenComplete((open, error) -> {
+      connected = true;
       if (error != null) {
         return;
       }
@@ -217,8 +224,12 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
 
   /** One engine call under the timeout, counted and logged on a change of state. */
   private <T> CompletableFuture<T> call(java.util.concurrent.CompletionStage<T> stage) {
+    return call(stage, config.timeout().toMillis());
+  }
+
+  private <T> CompletableFuture<T> call(java.util.concurrent.CompletionStage<T> stage, long timeoutMillis) {
     return stage.toCompletableFuture()
-        .orTimeout(config.timeout().toMillis(), TimeUnit.MILLISECONDS)
+        .orTimeout(timeoutMillis, TimeUnit.MILLISECONDS)
         .whenComplete((v, error) -> {
           if (error == null) {
             if (up.compareAndSet(false, true)) {
