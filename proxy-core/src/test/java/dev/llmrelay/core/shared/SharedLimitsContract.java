@@ -248,6 +248,38 @@ abstract class SharedLimitsContract {
   }
 
   @Test
+  void closingAnInstanceReleasesTheLeasesOfItsRunningAndWaitingRequests() throws Exception {
+    SharedStateConfig shared = engine().maxConcurrentRequests(1).lease(Duration.ofSeconds(30)).build();
+    UpstreamClient a = instance(shared);
+    gate = new CountDownLatch(1);
+    UpstreamExchange running = a.newExchange(TestConfigs.chat("running"), new RecordingSink()).start();
+    await().until(() -> inFlight.get() == 1);
+    UpstreamExchange waiting = a.newExchange(TestConfigs.chat("waiting"), new RecordingSink()).start();
+    await().until(() -> a.stats().inFlight() == 2);
+    assertThat(held(probe())).isEqualTo(1);
+
+    a.close();
+
+    assertThat(running.completion().toCompletableFuture().get(5, TimeUnit.SECONDS).errorCode()).isNotNull();
+    assertThat(waiting.completion().toCompletableFuture().get(5, TimeUnit.SECONDS).status()).isEqualTo(503);
+    // Released, not left to lapse after 30 s.
+    await().atMost(Duration.ofSeconds(5)).until(() -> held(probe()) == 0);
+    gate.countDown();
+  }
+
+  @Test
+  void failedRequestsGiveTheirLeasesBack() throws Exception {
+    SharedStateConfig shared = engine().maxConcurrentRequests(1).lease(Duration.ofSeconds(30)).build();
+    UpstreamClient a = instance(shared);
+    answerMillis = 0;
+    status = 500;
+    for (int i = 0; i < 3; i++) {
+      assertThat(send(a, "fails" + i).get(10, TimeUnit.SECONDS).status()).isEqualTo(500);
+    }
+    await().atMost(Duration.ofSeconds(5)).until(() -> held(probe()) == 0);
+  }
+
+  @Test
   void engineDownFailsOpenByDefaultAndTheCapReturnsAfterRestart() throws Exception {
     SharedStateConfig shared = engine().maxConcurrentRequests(1).lease(Duration.ofSeconds(2)).build();
     UpstreamClient a = instance(shared);
