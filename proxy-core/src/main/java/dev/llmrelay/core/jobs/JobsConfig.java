@@ -54,7 +54,7 @@ public final class JobsConfig {
     this.maxConcurrent = b.maxConcurrent;
     this.maxQueued = b.maxQueued;
     this.pollInterval = b.pollInterval;
-    this.instanceId = b.instanceId != null ? b.instanceId : defaultInstanceId();
+    this.instanceId = b.instanceId != null ? b.instanceId : dev.llmrelay.core.internal.InstanceIds.defaultId();
   }
 
   /**
@@ -137,16 +137,6 @@ public final class JobsConfig {
     return n;
   }
 
-  private static String defaultInstanceId() {
-    String host;
-    try {
-      host = java.net.InetAddress.getLocalHost().getHostName();
-    } catch (java.io.IOException | RuntimeException e) {
-      host = "localhost";
-    }
-    return host + "-" + ProcessHandle.current().pid() + "-" + Long.toHexString(System.nanoTime() & 0xffffff);
-  }
-
   /** {@return {@code JOBS_ENABLED} (default true): whether {@code Prefer: respond-async} makes a job} */
   public boolean enabled() {
     return enabled;
@@ -205,7 +195,7 @@ public final class JobsConfig {
     return pollInterval;
   }
 
-  /** {@return {@code RELAY_INSTANCE_ID}: names this instance as a lease holder (default host, pid and a random part)} */
+  /** {@return {@code RELAY_INSTANCE_ID}: names this instance as a lease holder (default: the host name and the process id)} */
   public String instanceId() {
     return instanceId;
   }

@@ -37,7 +37,7 @@ public final class SharedStateConfig {
     this.lease = b.lease;
     this.timeout = b.timeout;
     this.failureMode = b.failureMode;
-    this.instanceId = b.instanceId != null ? b.instanceId : defaultInstanceId();
+    this.instanceId = b.instanceId != null ? b.instanceId : dev.llmrelay.core.internal.InstanceIds.defaultId();
   }
 
   /** {@return a builder: nothing shared until a URL is set} */
@@ -110,16 +110,6 @@ public final class SharedStateConfig {
       // below
     }
     throw new IllegalArgumentException(name + " must be a whole number from 1, was \"" + s + "\"");
-  }
-
-  static String defaultInstanceId() {
-    String host;
-    try {
-      host = java.net.InetAddress.getLocalHost().getHostName();
-    } catch (java.io.IOException | RuntimeException e) {
-      host = "localhost";
-    }
-    return host + "-" + ProcessHandle.current().pid();
   }
 
   /** {@return whether anything is shared: a URL is set} */
