@@ -10,6 +10,9 @@ import dev.llmrelay.servlet.RelayServlet;
 import dev.llmrelay.servlet.RelayVariables;
 import dev.llmrelay.core.shared.SharedStateConfig;
 import dev.llmrelay.core.metrics.SharedStateMetrics;
+import dev.llmrelay.core.jobs.JobsConfig;
+import dev.llmrelay.core.jobs.RelayJobs;
+import dev.llmrelay.core.metrics.JobMetrics;
 import io.micrometer.core.instrument.Tags;
 import io.micrometer.core.instrument.binder.jetty.JettyConnectionMetrics;
 import io.micrometer.core.instrument.binder.jetty.JettyServerThreadPoolMetrics;
@@ -44,7 +47,10 @@ import org.slf4j.LoggerFactory;
  * The runnable llmrelay: reads {@link RelayConfig} from the environment and a {@code .env} file in
  * the working directory, starts Jetty 12 on {@code RELAY_HOST:RELAY_PORT} and mounts the relay, the
  * health servlets and {@code GET /metrics} (Prometheus text: the relay's meters, the upstream
- * connection pool, Jetty and the JVM). {@code --simulate} (or {@code UPSTREAM_BASE_URL=simulate}) starts an in-process
+ * connection pool, Jetty and the JVM). Durable jobs ({@code Prefer: respond-async}, {@code
+ * /v1/relay/jobs}) are on by default, stored in {@code JOB_STORE_URL} (default a SQLite file {@code
+ * ./llmrelay-data/jobs.db}, created on first start); a store that cannot be used stops the start with
+ * a message naming it. {@code --simulate} (or {@code UPSTREAM_BASE_URL=simulate}) starts an in-process
  * OpenAI-compatible upstream first, so the proxy runs with no key and no network.
  *
  * <p>On SIGTERM or Ctrl-C it stops accepting, lets in-flight requests finish for at most {@code
@@ -128,9 +134,10 @@ public final class RelayMain {
     try {
       RelayConfig config = RelayConfig.fromEnvironment(vars);
       SharedStateConfig shared = SharedStateConfig.fromEnvironment(vars);
+      JobsConfig jobs = JobsConfig.fromEnvironment(vars, config.maxConcurrentRequests());
       LauncherSettings settings = LauncherSettings.fromVariables(vars);
       checkSafeBind(config, settings);
-      return launch(config, shared, settings, simulator);
+      return launch(config, shared, jobs, settings, simulator);
     } catch (Exception | Error e) {
       if (simulator != null) {
         simulator.close();
@@ -164,7 +171,8 @@ public final class RelayMain {
   }
 
   private static RunningRelay launch(
-      RelayConfig config, SharedStateConfig shared, LauncherSettings settings, AutoCloseable simulator)
+      RelayConfig config, SharedStateConfig shared, JobsConfig jobsConfig, LauncherSettings settings,
+      AutoCloseable simulator)
       throws Exception {
     PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     bindJvmMetrics(registry);
@@ -175,6 +183,16 @@ public final class RelayMain {
         .sharedState(shared)
         .build();
     new SharedStateMetrics(client).bindTo(registry);
+    RelayJobs jobs = null;
+    if (jobsConfig.enabled()) {
+      try {
+        jobs = RelayJobs.start(client, jobsConfig); // names the store when its driver is missing or it is unreachable
+      } catch (RuntimeException e) {
+        client.close();
+        throw new IllegalStateException(e.getMessage() + " (set JOB_STORE_URL, or JOBS_ENABLED=false)", e);
+      }
+      new JobMetrics(jobs).bindTo(registry);
+    }
     if (shared.enabled()) {
       log.info("sharing a global limit of {} requests in flight through {} as {} (when it is down: {})",
           shared.maxConcurrentRequests(), dev.llmrelay.core.RelayConfig.redactUrl(shared.url().orElseThrow()),
@@ -197,7 +215,8 @@ public final class RelayMain {
     JettyConnectionMetrics.addToAllConnectors(server, registry);
 
     ServletContextHandler context = new ServletContextHandler("/");
-    ServletHolder relay = new ServletHolder("relay", new RelayServlet(client).proxyKeys(settings.proxyKeys()).executeOnVirtualThreads(true));
+    ServletHolder relay = new ServletHolder("relay",
+        new RelayServlet(client).proxyKeys(settings.proxyKeys()).executeOnVirtualThreads(true).jobs(jobs));
     relay.setAsyncSupported(true);
     context.addServlet(relay, "/");
     ServletHolder health = new ServletHolder("health", new HealthServlet(client));
@@ -217,17 +236,26 @@ public final class RelayMain {
     try {
       server.start();
     } catch (Exception e) {
+      if (jobs != null) {
+        jobs.close();
+      }
       client.close();
       throw new IllegalStateException(
           "cannot listen on " + settings.host() + ":" + settings.port() + ": " + e.getMessage(), e);
     }
-    RunningRelay running = new RunningRelay(server, connector, client, simulator, config, settings);
+    RunningRelay running = new RunningRelay(server, connector, client, jobs, simulator, config, settings);
     log.info(
         "llmrelay listening on {} (Java {}, {} threads) -> {}",
         running.url(),
         Runtime.version().feature(),
         VirtualThreads.areSupported() ? "virtual" : "platform",
         LogSafeUrl.of(config.upstreamBaseUrl()));
+    if (jobs != null) {
+      log.info("jobs on: Prefer: respond-async and {}/v1/relay/jobs, stored in {}", running.url(),
+          dev.llmrelay.core.RelayConfig.redactUrl(jobsConfig.storeUrl()));
+    } else {
+      log.info("jobs off (JOBS_ENABLED=false): Prefer: respond-async is served synchronously");
+    }
     log.info("effective configuration: {}, {}", settings, config);
     return running;
   }

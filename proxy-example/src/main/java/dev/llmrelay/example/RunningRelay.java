@@ -2,6 +2,7 @@ package dev.llmrelay.example;
 
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.jobs.RelayJobs;
 import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -33,6 +34,7 @@ public final class RunningRelay implements AutoCloseable {
   private final Server server;
   private final ServerConnector connector;
   private final UpstreamClient client;
+  private final RelayJobs jobs;
   private final AutoCloseable simulator;
   private final RelayConfig config;
   private final LauncherSettings settings;
@@ -43,6 +45,7 @@ public final class RunningRelay implements AutoCloseable {
       Server server,
       ServerConnector connector,
       UpstreamClient client,
+      RelayJobs jobs,
       AutoCloseable simulator,
       RelayConfig config,
       LauncherSettings settings) {
@@ -51,6 +54,7 @@ public final class RunningRelay implements AutoCloseable {
     this.shutdownTimeout = settings.shutdownTimeout();
     this.connector = connector;
     this.client = client;
+    this.jobs = jobs;
     this.simulator = simulator;
     this.config = config;
   }
@@ -71,6 +75,11 @@ public final class RunningRelay implements AutoCloseable {
     return client;
   }
 
+  /** The job service, or empty when jobs are off. */
+  public java.util.Optional<RelayJobs> jobs() {
+    return java.util.Optional.ofNullable(jobs);
+  }
+
   /** The effective configuration. */
   public RelayConfig config() {
     return config;
@@ -89,6 +98,9 @@ public final class RunningRelay implements AutoCloseable {
    *       {@code relay_closed} (Jetty's {@link GracefulHandler});
    *   <li>let in-flight requests finish for at most the shutdown timeout ({@code
    *       SHUTDOWN_TIMEOUT_SECONDS});
+   *   <li>close the job service: it stops claiming and gives the jobs running here back to the
+   *       queue (they run again after a restart, or on another instance, without counting an
+   *       attempt);
    *   <li>close the upstream client, which aborts what is left and answers it on the connection
    *       that is still open: 503 {@code relay_closed} before a response started, the in-band error
    *       event ({@code upstream_stream_interrupted}, no {@code [DONE]}) in a stream under way; each
@@ -119,6 +131,13 @@ public final class RunningRelay implements AutoCloseable {
             client.stats().inFlight() + client.stats().queued());
       }
     } finally {
+      if (jobs != null) {
+        try {
+          jobs.close(); // before the client: a job given back is not a failed attempt
+        } catch (RuntimeException e) {
+          log.warn("error while stopping the jobs: {}", e.toString());
+        }
+      }
       client.close(); // answers every exchange still running, on its open connection
       await(requestsDone, ABORTED_ANSWERS_GRACE);
       stopServer();

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * java it picks, that arguments pass through unchanged and that it {@code exec}s the JVM.
  */
 class StartScriptTest {
-  static final Path SCRIPT = Path.of("src/main/sh/llmrelay");
+  static final Path SCRIPT = Path.of(System.getProperty("basedir", "."), "src/main/sh/llmrelay"); // tests run in target/test-work
   static final List<String> DEFAULT_FLAGS =
       List.of("-XX:+UseSerialGC", "-Xmx128m", "-XX:+ExitOnOutOfMemoryError");
 

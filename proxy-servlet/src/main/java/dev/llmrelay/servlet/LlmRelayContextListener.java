@@ -2,6 +2,8 @@ package dev.llmrelay.servlet;
 
 import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.jobs.JobsConfig;
+import dev.llmrelay.core.jobs.RelayJobs;
 import jakarta.servlet.ServletContext;
 import jakarta.servlet.ServletContextEvent;
 import jakarta.servlet.ServletContextListener;
@@ -30,9 +32,20 @@ import org.slf4j.LoggerFactory;
  * String, UpstreamClient, java.util.Collection)}). The client is published as {@link
  * LlmRelayServlets#CLIENT_ATTRIBUTE}.
  *
+ * <p>Durable jobs ({@code Prefer: respond-async}, {@code /llm/v1/relay/jobs}) are on when {@code
+ * JOB_STORE_URL} is set (and {@code JOBS_ENABLED} is not {@code false}): unlike the launcher, the
+ * drop-in has no default store, because a relative SQLite path would land in the container's
+ * working directory and its temporary directory may be wiped on redeploy, which is no place for
+ * work the relay promised to keep. Name the store ({@code jdbc:sqlite:/var/lib/myapp/jobs.db} or
+ * {@code jdbc:postgresql://...}) and put its driver ({@code org.xerial:sqlite-jdbc} or {@code
+ * org.postgresql:postgresql}) in the application. {@code JOBS_ENABLED=true} without {@code
+ * JOB_STORE_URL} fails the start with a message saying so. The job service is published as {@link
+ * LlmRelayServlets#JOBS_ATTRIBUTE}.
+ *
  * <p>An invalid setting fails the application's start with an {@link IllegalStateException} whose
  * message names the setting (never a key's value), and nothing is left running. When the
- * application stops, it closes the client: running requests end (503 {@code relay_closed}, or an
+ * application stops, it closes the job service (running jobs go back to the queue) and then the
+ * client: running requests end (503 {@code relay_closed}, or an
  * in-band error in a stream already started), upstream connections close, and every thread the
  * relay started has ended before {@link #contextDestroyed} returns, so a container that undeploys
  * the application finds none of them.
@@ -55,6 +68,7 @@ public final class LlmRelayContextListener implements ServletContextListener {
   private static final Logger log = LoggerFactory.getLogger(LlmRelayContextListener.class);
 
   private volatile UpstreamClient client;
+  private volatile RelayJobs jobs;
 
   /** A listener for {@code web.xml} or for programmatic registration; it does nothing until started. */
   public LlmRelayContextListener() {}
@@ -76,12 +90,14 @@ public final class LlmRelayContextListener implements ServletContextListener {
     dev.llmrelay.core.shared.SharedStateConfig shared;
     List<String> proxyKeys;
     String prefix;
+    JobsConfig jobsConfig;
     try {
       settings = RelayVariables.fromWebapp(context, null, System.getenv());
       prefix = RelayVariables.pathPrefix(settings, DEFAULT_PATH_PREFIX);
       proxyKeys = RelayVariables.proxyKeys(settings);
       config = RelayConfig.fromEnvironment(settings);
       shared = dev.llmrelay.core.shared.SharedStateConfig.fromEnvironment(settings);
+      jobsConfig = jobsConfig(settings, config.maxConcurrentRequests());
     } catch (IllegalArgumentException | UncheckedIOException e) {
       throw new IllegalStateException("llmrelay cannot start in " + application + ": " + e.getMessage(), e);
     }
@@ -91,47 +107,105 @@ public final class LlmRelayContextListener implements ServletContextListener {
     } catch (RuntimeException e) {
       throw new IllegalStateException("llmrelay cannot start in " + application + ": " + e.getMessage(), e);
     }
+    RelayJobs startedJobs = null;
+    if (jobsConfig != null) {
+      try {
+        startedJobs = RelayJobs.start(created, jobsConfig);
+      } catch (RuntimeException e) {
+        created.close();
+        throw new IllegalStateException("llmrelay cannot start in " + application + ": " + e.getMessage(), e);
+      }
+    }
     try {
-      LlmRelayServlets.mount(context, prefix, created, proxyKeys);
+      LlmRelayServlets.mount(context, prefix, created, proxyKeys, startedJobs);
     } catch (UnsupportedOperationException e) {
+      closeJobs(startedJobs);
       created.close();
       throw new IllegalStateException(
           "llmrelay cannot start in " + application + ": this listener may not add servlets (it was added by"
               + " ServletContext.addListener); declare it in web.xml, or call LlmRelayServlets.mount instead",
           e);
     } catch (RuntimeException e) {
+      closeJobs(startedJobs);
       created.close();
       throw new IllegalStateException("llmrelay cannot start in " + application + ": " + e.getMessage(), e);
     }
     client = created;
+    jobs = startedJobs;
     log.info(
-        "llmrelay mounted in {} at {}/* ({}/health, {}/health/upstream){} with {}",
+        "llmrelay mounted in {} at {}/* ({}/health, {}/health/upstream){}, {} with {}",
         application,
         prefix,
         prefix,
         prefix,
         proxyKeys.isEmpty() ? "" : ", " + proxyKeys.size() + " proxy key(s)",
+        startedJobs == null ? "jobs off (set JOB_STORE_URL to turn them on)" : "jobs on at " + prefix + "/v1/relay/jobs",
         config);
   }
 
   /**
-   * Closes the client; every thread of the relay has ended when this returns.
+   * The job settings, or null when jobs are off: on only with {@code JOB_STORE_URL} (see the class
+   * description).
+   */
+  static JobsConfig jobsConfig(Map<String, String> settings, int maxConcurrentRequests) {
+    JobsConfig jobsConfig = JobsConfig.fromEnvironment(settings, maxConcurrentRequests); // validates every JOB_* value
+    String url = settings.get("JOB_STORE_URL");
+    boolean storeNamed = url != null && !url.isBlank();
+    String enabled = settings.get("JOBS_ENABLED");
+    boolean askedFor = enabled != null && !enabled.isBlank() && jobsConfig.enabled();
+    if (!storeNamed) {
+      if (askedFor) {
+        throw new IllegalArgumentException(
+            "JOBS_ENABLED=" + enabled.trim() + " needs JOB_STORE_URL in a web application (there is no default store:"
+                + " a relative SQLite file would land in the container's working directory); set it to"
+                + " jdbc:sqlite:/absolute/path/jobs.db or jdbc:postgresql://host:port/db");
+      }
+      return null;
+    }
+    return jobsConfig.enabled() ? jobsConfig : null;
+  }
+
+  private static void closeJobs(RelayJobs jobs) {
+    if (jobs != null) {
+      jobs.close();
+    }
+  }
+
+  /**
+   * Closes the job service, then the client; every thread of the relay has ended when this returns.
    *
    * @param event the stopping application
    */
   @Override
   public void contextDestroyed(ServletContextEvent event) {
     UpstreamClient c = client;
+    RelayJobs j = jobs;
     client = null;
+    jobs = null;
     if (c == null) {
       return;
     }
     ServletContext context = event.getServletContext();
+    if (j != null) {
+      if (context.getAttribute(LlmRelayServlets.JOBS_ATTRIBUTE) == j) {
+        context.removeAttribute(LlmRelayServlets.JOBS_ATTRIBUTE);
+      }
+      j.close(); // running jobs go back to the queue before the client aborts their exchanges
+    }
     if (context.getAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE) == c) {
       context.removeAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE);
     }
     c.close();
     log.info("llmrelay closed in {}", context.getContextPath().isEmpty() ? "/" : context.getContextPath());
+  }
+
+  /**
+   * The job service this listener started.
+   *
+   * @return the job service, or empty when jobs are off or the application is not running
+   */
+  public java.util.Optional<RelayJobs> jobs() {
+    return java.util.Optional.ofNullable(jobs);
   }
 
   /**

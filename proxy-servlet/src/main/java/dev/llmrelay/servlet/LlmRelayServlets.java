@@ -1,6 +1,7 @@
 package dev.llmrelay.servlet;
 
 import dev.llmrelay.core.UpstreamClient;
+import dev.llmrelay.core.jobs.RelayJobs;
 import dev.llmrelay.servlet.internal.PathPrefix;
 import jakarta.servlet.ServletContext;
 import jakarta.servlet.ServletRegistration;
@@ -29,8 +30,13 @@ import java.util.Set;
  * as {@link LlmRelayContextListener}, which also creates and closes the client), or an embedded
  * Jetty or Tomcat before start.
  *
- * <p>The caller owns the client and closes it when the context is destroyed. The client is also
- * published as the context attribute {@link #CLIENT_ATTRIBUTE}. Stateless and thread-safe.
+ * <p>With a {@link RelayJobs} ({@link #mount(ServletContext, String, UpstreamClient, Collection,
+ * RelayJobs)}), the relay also takes {@code Prefer: respond-async} submissions and serves the job
+ * endpoints below the prefix ({@code /llm/v1/relay/jobs...}; see {@link RelayServlet}).
+ *
+ * <p>The caller owns the client (and the job service) and closes them when the context is
+ * destroyed, the job service first. The client is also published as the context attribute {@link
+ * #CLIENT_ATTRIBUTE}, the job service as {@link #JOBS_ATTRIBUTE}. Stateless and thread-safe.
  */
 public final class LlmRelayServlets {
   /**
@@ -39,6 +45,12 @@ public final class LlmRelayServlets {
    * declared without a client (in {@code web.xml}).
    */
   public static final String CLIENT_ATTRIBUTE = UpstreamClient.class.getName();
+  /**
+   * The context attribute holding the {@link RelayJobs} of this context, when it has one. Set by
+   * {@link #mount(ServletContext, String, UpstreamClient, Collection, RelayJobs)}; read by a {@link
+   * RelayServlet} declared without a client (in {@code web.xml}).
+   */
+  public static final String JOBS_ATTRIBUTE = RelayJobs.class.getName();
   /** The registration name of the relay servlet. */
   public static final String RELAY_SERVLET_NAME = "llmrelay";
   /** The registration name of the health servlet. */
@@ -88,12 +100,36 @@ public final class LlmRelayServlets {
    */
   public static void mount(
       ServletContext context, String pathPrefix, UpstreamClient client, Collection<String> proxyKeys) {
+    mount(context, pathPrefix, client, proxyKeys, null);
+  }
+
+  /**
+   * Like {@link #mount(ServletContext, String, UpstreamClient, Collection)}, with durable jobs: the
+   * relay takes {@code Prefer: respond-async} submissions and serves the job endpoints below the
+   * prefix ({@code pathPrefix + "/v1/relay/jobs"} and below), through {@code jobs}.
+   *
+   * @param context the servlet context, still being initialised
+   * @param pathPrefix where the relay sits in the context (see the four-argument form)
+   * @param client the shared upstream client; not closed by the servlets
+   * @param proxyKeys the keys clients must present ({@code RELAY_API_KEYS}); empty: no key check.
+   *     Each key owns the jobs it created
+   * @param jobs the job service started on {@code client}, not closed by the servlets; null (or a
+   *     service with jobs switched off) mounts without jobs
+   * @throws IllegalArgumentException when {@code pathPrefix} is not a valid prefix (the message
+   *     says why), before anything is registered
+   * @throws IllegalStateException when a servlet of the same name or one of the mappings is taken
+   */
+  public static void mount(
+      ServletContext context, String pathPrefix, UpstreamClient client, Collection<String> proxyKeys, RelayJobs jobs) {
     Objects.requireNonNull(context, "context");
     Objects.requireNonNull(client, "client");
     Objects.requireNonNull(proxyKeys, "proxyKeys");
     PathPrefix prefix = PathPrefix.of(Objects.requireNonNull(pathPrefix, "pathPrefix"));
     context.setAttribute(CLIENT_ATTRIBUTE, client);
-    RelayServlet relay = new RelayServlet(client).proxyKeys(proxyKeys).pathPrefix(prefix.value());
+    if (jobs != null) {
+      context.setAttribute(JOBS_ATTRIBUTE, jobs);
+    }
+    RelayServlet relay = new RelayServlet(client).proxyKeys(proxyKeys).pathPrefix(prefix.value()).jobs(jobs);
     HealthServlet health = new HealthServlet(client).pathPrefix(prefix.value());
     register(context, RELAY_SERVLET_NAME, relay, prefix.isRoot() ? "/" : prefix.mapping("/*"));
     register(context, HEALTH_SERVLET_NAME, health, prefix.mapping("/health"), prefix.mapping("/health/upstream"));

@@ -9,6 +9,12 @@ import dev.llmrelay.core.RelayConfig;
 import dev.llmrelay.core.RelayException;
 import dev.llmrelay.core.UpstreamClient;
 import dev.llmrelay.core.UpstreamExchange;
+import dev.llmrelay.core.jobs.RelayJobs;
+import dev.llmrelay.servlet.internal.JobEndpoints;
+import dev.llmrelay.servlet.internal.JobRelayException;
+import dev.llmrelay.servlet.internal.JobRoute;
+import dev.llmrelay.servlet.internal.Prefer;
+import dev.llmrelay.servlet.internal.StoreCalls;
 import dev.llmrelay.servlet.internal.BlockingBodyRead;
 import dev.llmrelay.servlet.internal.BodyDeadlines;
 import dev.llmrelay.servlet.internal.ClientBody;
@@ -83,6 +89,26 @@ import org.slf4j.LoggerFactory;
  * executor on Java 21+), the exchange runs on that thread ({@link UpstreamExchange#execute()})
  * instead of being handed to the core's executor: one thread switch less per request.
  *
+ * <p>Durable jobs, when the servlet has a {@link RelayJobs} ({@link #jobs(RelayJobs)}) with jobs
+ * enabled: a proxied {@code POST} with {@code Prefer: respond-async} (RFC 7240), after the same
+ * checks as above, is stored as a job and answered {@code 202 Accepted} with {@code Location}
+ * ({@code <context path><prefix>/v1/relay/jobs/{id}}), {@code Preference-Applied: respond-async},
+ * {@code Retry-After} and the job object; {@code wait=N} (at most 60 s and {@code MAX_WAIT_SECONDS})
+ * runs it at once when a job slot is free and answers as the synchronous path would, plus {@code
+ * X-Relay-Job-Id}, when it ends in time. Refused before anything is stored: {@code "stream": true}
+ * (400 {@code async_stream_not_supported}) and a relay without {@code UPSTREAM_API_KEY} (400 {@code
+ * async_requires_upstream_key}). An {@code Idempotency-Key} names the job: the same key and request
+ * give the same job ({@code Idempotent-Replayed: true}), another request 422 {@code
+ * idempotency_key_reused}. A failed store is 503 {@code job_store_unavailable} with {@code
+ * Retry-After}. Below the prefix the job endpoints are served: {@code GET /v1/relay/jobs} (list),
+ * {@code POST /v1/relay/jobs} (the explicit form {@code {"endpoint", "body", "metadata"}}), {@code
+ * GET} and {@code DELETE /v1/relay/jobs/{id}}, {@code GET /v1/relay/jobs/{id}/result} and {@code
+ * POST /v1/relay/jobs/{id}/cancel}; each job belongs to the proxy key that created it (one anonymous
+ * owner without keys), and another owner's job is 404 {@code job_not_found}. Store calls block, so
+ * they run on the request's own thread only when that is a virtual thread, else on an executor the
+ * servlet owns and stops in {@link #destroy()}. Without jobs the preference is ignored (served
+ * synchronously) and the job endpoints are 404.
+ *
  * <p>Register it with {@code asyncSupported=true} (as {@link LlmRelayServlets#mount} does).
  */
 public final class RelayServlet extends HttpServlet {
@@ -107,6 +133,12 @@ public final class RelayServlet extends HttpServlet {
   /** Whether a request on a virtual thread runs its exchange there ({@link #executeOnVirtualThreads(boolean)}). */
   private volatile boolean executeOnVirtualThreads;
   private transient volatile BlockingBodyRead blockingReads;
+  /** The job service, when one was given (it may have jobs switched off). */
+  private transient volatile RelayJobs jobs;
+  /** The job side of requests: null while jobs are off or the servlet has no client yet. */
+  private transient volatile JobEndpoints jobEndpoints;
+  /** Where store calls run when the request's thread may not block. */
+  private final transient StoreCalls storeCalls = new StoreCalls();
 
   /**
    * For {@code web.xml} (or any container that instantiates servlets itself). {@link #init()}
@@ -194,6 +226,33 @@ public final class RelayServlet extends HttpServlet {
   }
 
   /**
+   * Turns durable jobs on: {@code Prefer: respond-async} submissions and the job endpoints, served
+   * through {@code jobs} (see the class description). With {@code null}, or a service whose {@link
+   * dev.llmrelay.core.jobs.JobsConfig#enabled()} is false, jobs stay off: the preference is ignored
+   * and the job endpoints answer 404. The servlet does not close the service; close it after the
+   * servlet stopped and before the client. Set it before the servlet serves. A servlet made by the
+   * no-argument constructor takes the context attribute {@link LlmRelayServlets#JOBS_ATTRIBUTE} in
+   * {@link #init()} when this was not called.
+   *
+   * @param jobs the job service started on this servlet's client, or null
+   * @return this servlet
+   */
+  public RelayServlet jobs(RelayJobs jobs) {
+    this.jobs = jobs;
+    wireJobs();
+    return this;
+  }
+
+  private void wireJobs() {
+    RelayJobs j = jobs;
+    UpstreamClient c = client;
+    ClientRequestReader reader = bodyReader;
+    jobEndpoints = j == null || c == null || reader == null || !j.config().enabled()
+        ? null
+        : new JobEndpoints(j, c, storeCalls, reader);
+  }
+
+  /**
    * The client this servlet relays through.
    *
    * @return the client
@@ -232,6 +291,7 @@ public final class RelayServlet extends HttpServlet {
         ownsClient = false;
         configure(existing.config());
         proxyKeys(RelayVariables.proxyKeys(vars));
+        jobsFromContext(context);
         log.info("llmrelay relay servlet {} at {} uses the web application's client", getServletName(), pathPrefix);
         return;
       }
@@ -246,14 +306,26 @@ public final class RelayServlet extends HttpServlet {
       }
       configure(config);
       proxyKeys(RelayVariables.proxyKeys(vars));
+      jobsFromContext(context);
       context.setAttribute(LlmRelayServlets.CLIENT_ATTRIBUTE, client);
       log.info("llmrelay relay servlet {} at {} started with {}", getServletName(), pathPrefix, config);
     }
   }
 
-  /** Stops this servlet's timers (their threads have ended when it returns) and closes a client it owns. */
+  private void jobsFromContext(ServletContext context) {
+    if (jobs == null && context.getAttribute(LlmRelayServlets.JOBS_ATTRIBUTE) instanceof RelayJobs shared) {
+      jobs = shared;
+    }
+    wireJobs();
+  }
+
+  /**
+   * Stops this servlet's timers and store-call threads (their threads have ended when it returns)
+   * and closes a client it owns; a job service is left open (its owner closes it).
+   */
   @Override
   public void destroy() {
+    storeCalls.close();
     BodyDeadlines deadlines = bodyDeadlines;
     if (deadlines != null) {
       deadlines.close();
@@ -291,6 +363,7 @@ public final class RelayServlet extends HttpServlet {
     this.bodyReader = new ClientRequestReader(config.maxRequestBytes());
     this.bodyTimeout = config.clientBodyTimeout();
     this.bodyDeadlines = BodyDeadlines.create();
+    wireJobs();
   }
 
   @Override
@@ -303,27 +376,71 @@ public final class RelayServlet extends HttpServlet {
     ServletResponseSink sink = null;
     try {
       Optional<Endpoint> match = relayPath == null ? Optional.empty() : Endpoint.forClientPath(relayPath);
-      if (match.isEmpty()) {
+      JobRoute jobRoute = match.isEmpty() && relayPath != null ? JobRoute.parse(relayPath) : null;
+      JobEndpoints jobSide = jobEndpoints;
+      Endpoint endpoint = match.orElse(null);
+      if (jobRoute != null) {
+        if (jobSide == null) {
+          throw JobRelayException.jobsOff();
+        }
+        if (!jobRoute.allows(method)) {
+          clientResponse.setHeader("Allow", jobRoute.kind().allow());
+          throw new MethodNotAllowedException(LogSafe.text(method, 20), jobRoute.kind().allow());
+        }
+      } else if (endpoint == null) {
         throw new NotFoundException(LogSafe.text(path, PATH_LOG_LENGTH));
-      }
-      Endpoint endpoint = match.get();
-      if (!endpoint.method().equals(method)) {
+      } else if (!endpoint.method().equals(method)) {
         clientResponse.setHeader("Allow", endpoint.method());
         throw new MethodNotAllowedException(LogSafe.text(method, 20), endpoint.method());
       }
-      proxyKeys.check(clientRequest.getHeader("Authorization"));
+      String authorization = clientRequest.getHeader("Authorization");
+      proxyKeys.check(authorization);
+      boolean hasBody = jobRoute != null ? jobRoute.isSubmission(method) : endpoint.hasBody();
       // 413 on the declared length, before a byte is read or the request goes async
-      ClientRequestReader.PartialBody body =
-          endpoint.hasBody() ? bodyReader.start(clientRequest.getContentLengthLong()) : null;
+      ClientRequestReader.PartialBody body = hasBody ? bodyReader.start(clientRequest.getContentLengthLong()) : null;
+      // Read before going async: a request object is not to be read from other threads.
+      Prefer prefer = jobSide != null && hasBody ? Prefer.parse(clientRequest.getHeaders("Prefer")) : Prefer.NONE;
+      String idempotencyKey = jobSide != null && hasBody ? clientRequest.getHeader("Idempotency-Key") : null;
+      String listLimit = null;
+      String listAfter = null;
+      String listStatus = null;
+      if (jobRoute != null && jobRoute.kind() == JobRoute.Kind.COLLECTION && !hasBody) {
+        listLimit = clientRequest.getParameter("limit");
+        listAfter = clientRequest.getParameter("after");
+        listStatus = clientRequest.getParameter("status");
+      }
 
       AsyncContext async = clientRequest.startAsync(clientRequest, clientResponse);
       async.setTimeout(0); // every timeout belongs to the core or the body deadline (PITFALLS P-J1)
       sink = new ServletResponseSink(async, clientResponse, requestId);
       async.addListener(sink);
-      AfterBody next =
-          new AfterBody(
-              endpoint, ClientHeaders.forwardable(clientRequest, proxyKeys.enabled()), requestId, method, path, clientResponse, sink,
-              clientRequest.getAttribute(CLIENT_GONE_HOOK));
+      JobEndpoints.Exchange jobExchange =
+          jobSide == null
+              ? null
+              : new JobEndpoints.Exchange(
+                  client,
+                  requestId,
+                  LogSafe.text(method, 20),
+                  LogSafe.text(path, PATH_LOG_LENGTH),
+                  proxyKeys.owner(authorization),
+                  clientRequest.getContextPath() + pathPrefix.value() + JobRoute.COLLECTION,
+                  sink);
+      if (jobRoute != null && !hasBody) {
+        jobSide.serve(jobRoute, jobExchange, listLimit, listAfter, listStatus);
+        return;
+      }
+      Map<String, List<String>> forwardable = ClientHeaders.forwardable(clientRequest, proxyKeys.enabled());
+      ClientBodyListener.Continuation next;
+      if (jobRoute != null) {
+        next = new ExplicitSubmission(jobSide, jobExchange, prefer, forwardable, idempotencyKey, requestId, method, path, clientResponse, sink);
+      } else {
+        AsyncSubmission async202 =
+            prefer.respondAsync() ? new AsyncSubmission(jobSide, jobExchange, prefer, idempotencyKey) : null;
+        next =
+            new AfterBody(
+                endpoint, forwardable, requestId, method, path, clientResponse, sink,
+                clientRequest.getAttribute(CLIENT_GONE_HOOK), async202);
+      }
       if (body == null) {
         next.onBody(ClientBody.EMPTY);
       } else if (body.declaredLength() == 0) {
@@ -384,6 +501,8 @@ public final class RelayServlet extends HttpServlet {
     private final ServletResponseSink sink;
     /** A container's {@link #CLIENT_GONE_HOOK}, or null. */
     private final Object clientRequestAttribute;
+    /** Where the request goes instead when it asked for {@code respond-async} and jobs are on, or null. */
+    private final AsyncSubmission asyncSubmission;
 
     AfterBody(
         Endpoint endpoint,
@@ -393,7 +512,8 @@ public final class RelayServlet extends HttpServlet {
         String path,
         HttpServletResponse clientResponse,
         ServletResponseSink sink,
-        Object clientGoneHook) {
+        Object clientGoneHook,
+        AsyncSubmission asyncSubmission) {
       this.endpoint = endpoint;
       this.headers = headers;
       this.requestId = requestId;
@@ -402,10 +522,15 @@ public final class RelayServlet extends HttpServlet {
       this.clientResponse = clientResponse;
       this.sink = sink;
       this.clientRequestAttribute = clientGoneHook;
+      this.asyncSubmission = asyncSubmission;
     }
 
     @Override
     public void onBody(ClientBody body) {
+      if (asyncSubmission != null) {
+        asyncSubmission.submit(endpoint, body, headers);
+        return;
+      }
       try {
         ClientRequest relayRequest =
             new ClientRequest(endpoint, headers, body.bytes(), requestId, body.model(), body.streamRequested(), body.models());
@@ -439,6 +564,56 @@ public final class RelayServlet extends HttpServlet {
         }
       }
       sink.onFailure(error); // writes the error if anyone is left to read it, completes the async context
+    }
+  }
+
+  /** A {@code Prefer: respond-async} request whose body was read: it becomes a job. */
+  private record AsyncSubmission(
+      JobEndpoints jobSide, JobEndpoints.Exchange exchange, Prefer prefer, String idempotencyKey) {
+    void submit(Endpoint endpoint, ClientBody body, Map<String, List<String>> headers) {
+      jobSide.submit(exchange, endpoint, body, null, prefer, headers, idempotencyKey);
+    }
+  }
+
+  /**
+   * The explicit submission, {@code POST /v1/relay/jobs}, once its body is in; its refusals while
+   * reading are answered as on the synchronous path.
+   */
+  private final class ExplicitSubmission implements ClientBodyListener.Continuation {
+    private final JobEndpoints jobSide;
+    private final JobEndpoints.Exchange exchange;
+    private final Prefer prefer;
+    private final Map<String, List<String>> headers;
+    private final String idempotencyKey;
+    private final AfterBody refusals;
+
+    ExplicitSubmission(
+        JobEndpoints jobSide,
+        JobEndpoints.Exchange exchange,
+        Prefer prefer,
+        Map<String, List<String>> headers,
+        String idempotencyKey,
+        String requestId,
+        String method,
+        String path,
+        HttpServletResponse clientResponse,
+        ServletResponseSink sink) {
+      this.jobSide = jobSide;
+      this.exchange = exchange;
+      this.prefer = prefer;
+      this.headers = headers;
+      this.idempotencyKey = idempotencyKey;
+      this.refusals = new AfterBody(null, headers, requestId, method, path, clientResponse, sink, null, null);
+    }
+
+    @Override
+    public void onBody(ClientBody body) {
+      jobSide.submitExplicit(exchange, body, prefer, headers, idempotencyKey);
+    }
+
+    @Override
+    public void onRejected(RelayException error) {
+      refusals.onRejected(error);
     }
   }
 

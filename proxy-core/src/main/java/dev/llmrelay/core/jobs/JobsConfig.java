@@ -89,10 +89,10 @@ public final class JobsConfig {
     }
     b.storeUser(text(variables, "JOB_STORE_USER"));
     b.storePassword(text(variables, "JOB_STORE_PASSWORD"));
-    b.resultTtl(Duration.ofSeconds(positive(variables, "JOB_RESULT_TTL_SECONDS", DEFAULT_RESULT_TTL.toSeconds())));
-    b.maxQueue(Duration.ofSeconds(positive(variables, "JOB_MAX_QUEUE_SECONDS", DEFAULT_MAX_QUEUE.toSeconds())));
+    b.resultTtl(seconds(variables, "JOB_RESULT_TTL_SECONDS", DEFAULT_RESULT_TTL));
+    b.maxQueue(seconds(variables, "JOB_MAX_QUEUE_SECONDS", DEFAULT_MAX_QUEUE));
     b.maxAttempts((int) positive(variables, "JOB_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS));
-    b.lease(Duration.ofSeconds(positive(variables, "JOB_LEASE_SECONDS", DEFAULT_LEASE.toSeconds())));
+    b.lease(seconds(variables, "JOB_LEASE_SECONDS", DEFAULT_LEASE));
     b.maxConcurrent((int) positive(variables, "JOB_MAX_CONCURRENT", Math.max(1, maxConcurrentRequests / 2)));
     b.maxQueued((int) positive(variables, "JOB_MAX_QUEUED", DEFAULT_MAX_QUEUED));
     b.pollInterval(Duration.ofMillis(positive(variables, "JOB_POLL_MILLIS", DEFAULT_POLL_INTERVAL.toMillis())));
@@ -135,6 +135,24 @@ public final class JobsConfig {
       throw new IllegalArgumentException(name + " must be between 1 and " + Integer.MAX_VALUE + ", was " + n);
     }
     return n;
+  }
+
+  /** A {@code *_SECONDS} value: decimals allowed ({@code 0.5}), as for every such setting; at least 1 ms. */
+  private static Duration seconds(Map<String, String> v, String name, Duration dflt) {
+    String s = text(v, name);
+    if (s == null) {
+      return dflt;
+    }
+    java.math.BigDecimal millis;
+    try {
+      millis = new java.math.BigDecimal(s).movePointRight(3).setScale(0, java.math.RoundingMode.HALF_UP);
+    } catch (NumberFormatException | ArithmeticException e) {
+      throw new IllegalArgumentException(name + " must be a number of seconds, was \"" + s + "\"");
+    }
+    if (millis.signum() <= 0 || millis.compareTo(java.math.BigDecimal.valueOf(Integer.MAX_VALUE * 1000L)) > 0) {
+      throw new IllegalArgumentException(name + " must be more than 0 and at most " + Integer.MAX_VALUE + " seconds, was " + s);
+    }
+    return Duration.ofMillis(millis.longValueExact());
   }
 
   /** {@return {@code JOBS_ENABLED} (default true): whether {@code Prefer: respond-async} makes a job} */

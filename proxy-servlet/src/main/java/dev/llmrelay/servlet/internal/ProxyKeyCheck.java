@@ -44,6 +44,24 @@ public final class ProxyKeyCheck {
     }
   }
 
+  /**
+   * Whose jobs a request may see: with keys configured, the SHA-256 of the presented key in hex
+   * (never the key itself, and the same for every request with that key); without keys, one
+   * anonymous owner for everybody. Call it after {@link #check} passed.
+   *
+   * @param authorization the client's {@code Authorization} header, or null
+   * @return the owner
+   */
+  public String owner(String authorization) {
+    if (!enabled() || authorization == null || authorization.length() <= BEARER.length()) {
+      return ANONYMOUS_OWNER;
+    }
+    return java.util.HexFormat.of().formatHex(sha256(authorization.substring(BEARER.length()).trim()));
+  }
+
+  /** The one owner of every job when no keys are configured. */
+  public static final String ANONYMOUS_OWNER = "anonymous";
+
   boolean accepts(String authorization) {
     if (authorization == null
         || authorization.length() <= BEARER.length()

@@ -193,6 +193,12 @@ public final class ServletResponseSink implements ResponseSink, AsyncListener {
     cancelExchange();
   }
 
+  /** Gives up on a response the client no longer reads: completes the async context, writes nothing. */
+  public void abandon() {
+    clientGone = true;
+    complete();
+  }
+
   @Override
   public void onStartAsync(AsyncEvent event) {
     // not re-registered: the relay never restarts async processing
