@@ -55,13 +55,18 @@ class MetricsEndpointTest {
 
   @BeforeEach
   void start() throws Exception {
-    Map<String, String> env = new HashMap<>();
+    relay = start(Map.of());
+  }
+
+  private RunningRelay start(Map<String, String> extra) throws Exception {
+    Map<String, String> env = new HashMap<>(extra);
     env.put("RELAY_PORT", "0");
     env.put("HEALTH_INTERVAL_SECONDS", "0");
     env.put("UPSTREAM_BASE_URL", upstream.url("/v1").toString());
     env.put("MODEL_FALLBACKS", "m=m-small"); // allow-lists m, so its route gauges exist
-    relay = RelayMain.start(env, null, false);
-    leaks.track(relay.client());
+    RunningRelay started = RelayMain.start(env, null, false);
+    leaks.track(started.client());
+    return started;
   }
 
   @AfterEach
@@ -134,6 +139,11 @@ class MetricsEndpointTest {
       }
     }
     assertThat(queried).as("the dashboard queries our series").contains("llmrelay_requests_total", "llmrelay_upstream_up");
+    // The shared-limits panels read meters that exist only when limits are shared: share them,
+    // through an engine that is not there (the relay fails open and still exports its meters).
+    relay.close();
+    relay = start(Map.of("SHARED_STATE_URL", "redis://127.0.0.1:1", "SHARED_MAX_CONCURRENT_REQUESTS", "10",
+        "SHARED_STATE_TIMEOUT_MILLIS", "100"));
     upstream.enqueue(new MockResponse.Builder().code(200).setHeader("Content-Type", "application/json").body("{\"id\":\"x\"}").build());
     try (Response r = http.newCall(new Request.Builder().url(relay.url() + "/v1/chat/completions")
         .post(RequestBody.create("{\"model\":\"m\",\"messages\":[]}", MediaType.get("application/json"))).build()).execute()) {
