@@ -98,8 +98,9 @@ public final class RunningRelay implements AutoCloseable {
    *       {@code relay_closed} (Jetty's {@link GracefulHandler});
    *   <li>let in-flight requests finish for at most the shutdown timeout ({@code
    *       SHUTDOWN_TIMEOUT_SECONDS});
-   *   <li>close the job service: it stops claiming and gives the jobs running here back to the
-   *       queue (they run again after a restart, or on another instance, without counting an
+   *   <li>meanwhile the job service claims no new job and lets the jobs running here finish
+   *       within the same timeout; then it is closed, which gives any job still running back to
+   *       the queue (it runs again after a restart, or on another instance, without counting an
    *       attempt);
    *   <li>close the upstream client, which aborts what is left and answers it on the connection
    *       that is still open: 503 {@code relay_closed} before a response started, the in-band error
@@ -124,16 +125,21 @@ public final class RunningRelay implements AutoCloseable {
         shutdownTimeout.toMillis() / 1000.0,
         client.stats().inFlight());
     CompletableFuture<Void> requestsDone = stopAccepting();
+    // Jobs drain beside the requests: running ones may finish within the same timeout (a job
+    // finished here is not paid for twice), and none starts any more.
+    CompletableFuture<Void> jobsDone =
+        jobs == null ? CompletableFuture.completedFuture(null) : drainJobs(jobs, shutdownTimeout);
     try {
       if (!await(requestsDone, shutdownTimeout)) {
         log.warn(
             "shutdown timeout reached with {} requests still running; aborting them",
             client.stats().inFlight() + client.stats().queued());
       }
+      await(jobsDone, shutdownTimeout);
     } finally {
       if (jobs != null) {
         try {
-          jobs.close(); // before the client: a job given back is not a failed attempt
+          jobs.close(); // before the client: a job still running is given back, not failed
         } catch (RuntimeException e) {
           log.warn("error while stopping the jobs: {}", e.toString());
         }
@@ -162,6 +168,22 @@ public final class RunningRelay implements AutoCloseable {
     }
     GracefulHandler requests = server.getDescendant(GracefulHandler.class);
     return requests == null ? CompletableFuture.completedFuture(null) : requests.shutdown();
+  }
+
+  /** Runs the job service's graceful shutdown on a thread of its own; the future ends with it. */
+  private static CompletableFuture<Void> drainJobs(RelayJobs jobs, Duration timeout) {
+    CompletableFuture<Void> done = new CompletableFuture<>();
+    Thread drain = new Thread(() -> {
+      try {
+        jobs.shutdown(timeout);
+        done.complete(null);
+      } catch (RuntimeException e) {
+        done.completeExceptionally(e);
+      }
+    }, "llmrelay-jobs-drain");
+    drain.setDaemon(true);
+    drain.start();
+    return done;
   }
 
   /** Waits for {@code done} at most {@code timeout}; false when it did not complete in time. */

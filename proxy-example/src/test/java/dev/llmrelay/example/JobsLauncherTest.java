@@ -285,6 +285,28 @@ class JobsLauncherTest {
   }
 
   @Test
+  void aGracefulStopLetsARunningJobFinishInsteadOfPayingForItTwice() throws Exception {
+    relay = RelayMain.start(env("JOB_STORE_URL", "jdbc:sqlite:" + dir.resolve("jobs.db"), "SHUTDOWN_TIMEOUT_SECONDS", "20"),
+        dir.resolve("none.env"), false);
+    leaks.track(relay.client());
+    String id = call(submit(relay.url(), "slow"), 202).path("id").asText();
+    await().atMost(Duration.ofSeconds(20)).until(() -> upstream.held.get() == 1);
+    var jobs = relay.jobs().orElseThrow();
+
+    RunningRelay stopping = relay;
+    relay = null;
+    CompletableFuture<Void> stopped = CompletableFuture.runAsync(stopping::close, threads);
+    await().during(Duration.ofMillis(300)).atMost(Duration.ofSeconds(2)).until(() -> !stopped.isDone());
+    upstream.release.countDown(); // the job ends within the shutdown timeout
+    stopped.get(20, TimeUnit.SECONDS);
+
+    dev.llmrelay.core.jobs.Job job = jobs.get("anonymous", id, false).orElseThrow(); // reads work on a closed service
+    assertThat(job.status()).isEqualTo(dev.llmrelay.core.jobs.JobStatus.COMPLETED);
+    assertThat(job.attempts()).isEqualTo(1);
+    assertThat(upstream.callsWith("slow")).isEqualTo(1);
+  }
+
+  @Test
   void jobsEnabledFalseLeavesTheLauncherWithoutJobsOrAStore() throws Exception {
     relay = RelayMain.start(env("JOBS_ENABLED", "false", "JOB_STORE_URL", "jdbc:sqlite:" + dir.resolve("off/jobs.db")),
         dir.resolve("none.env"), false);

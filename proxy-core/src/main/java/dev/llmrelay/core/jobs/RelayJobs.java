@@ -142,8 +142,19 @@ public interface RelayJobs extends AutoCloseable {
   JobsConfig config();
 
   /**
+   * A graceful stop: claims no new job, lets the jobs running here finish for up to {@code
+   * drain} (their leases renewed meanwhile), then {@link #close()}s, which gives back whatever
+   * still runs. A job that finishes here is not run again elsewhere, so the upstream is not
+   * called twice for it.
+   *
+   * @param drain how long running jobs may take to finish
+   */
+  void shutdown(Duration drain);
+
+  /**
    * Stops claiming, aborts the jobs running here and gives them back to the queue (a job given
-   * back does not count as an attempt), and stops the background threads. Idempotent.
+   * back does not count as an attempt; it runs again, here after a restart or on another
+   * instance), and stops the background threads. Idempotent.
    */
   @Override
   void close();

@@ -386,6 +386,26 @@ abstract class JobsContract {
     assertThat(done.attempts()).isEqualTo(1);
   }
 
+  @Test
+  void aGracefulShutdownLetsTheRunningJobFinishAndStartsNoOther() throws Exception {
+    UpstreamClient client = client(2);
+    upstreamGate = new CountDownLatch(1);
+    RelayJobs jobs = jobs(client, fast().maxConcurrent(1).build());
+    Submitted running = jobs.submit(chat(OWNER, "running", null));
+    await().until(() -> upstreamCalls.get() == 1);
+    Submitted queued = jobs.submit(chat(OWNER, "queued", null));
+
+    Future<?> stopping = callers.submit(() -> jobs.shutdown(Duration.ofSeconds(10)));
+    Thread.sleep(300); // the shutdown is waiting for the running job; nothing new may start meanwhile
+    assertThat(stopping.isDone()).isFalse();
+    upstreamGate.countDown();
+    stopping.get(10, TimeUnit.SECONDS);
+
+    assertThat(jobs.get(OWNER, running.job().id(), true).orElseThrow().status()).isEqualTo(JobStatus.COMPLETED);
+    assertThat(jobs.get(OWNER, queued.job().id(), false).orElseThrow().status()).isEqualTo(JobStatus.QUEUED);
+    assertThat(upstreamCalls.get()).isEqualTo(1);
+  }
+
   static String text(byte[] b) {
     return new String(b, StandardCharsets.UTF_8);
   }

@@ -83,6 +83,8 @@ public final class RealRelayJobs implements RelayJobs {
   private volatile Map<JobStatus, Long> byStatus = Map.of();
   private volatile boolean storeUp = true;
   private volatile boolean closed;
+  /** False once a shutdown began: running jobs may finish, no new one starts here. */
+  private volatile boolean claiming = true;
   /**
    * SQLite only: one connection held open for the service's life, so the WAL and shared-memory
    * files stay (each operation's own connection then neither rebuilds nor checkpoints them).
@@ -215,7 +217,7 @@ public final class RealRelayJobs implements RelayJobs {
 
   /** Claims and starts the queued job {@code id} if a slot and a permit are free now; else null. */
   private RunningJob startHere(String id) {
-    if (closed || !slots.tryAcquire()) {
+    if (closed || !claiming || !slots.tryAcquire()) {
       return null;
     }
     ConcurrencyGate.Permit permit = client.gate().tryAcquire();
@@ -284,6 +286,26 @@ public final class RealRelayJobs implements RelayJobs {
   @Override
   public JobsConfig config() {
     return config;
+  }
+
+  @Override
+  public void shutdown(Duration drain) {
+    claiming = false;
+    synchronized (claimLock) {
+      // A claim in progress has registered its job by now; no new one starts.
+    }
+    long deadline = System.nanoTime() + drain.toNanos();
+    for (RunningJob r : running.values()) {
+      try {
+        r.written.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        break;
+      } catch (ExecutionException | TimeoutException e) {
+        break; // the rest is given back by close()
+      }
+    }
+    close();
   }
 
   @Override
@@ -368,14 +390,14 @@ public final class RealRelayJobs implements RelayJobs {
 
   private void poll() {
     try {
-      while (!closed && slots.tryAcquire()) {
+      while (!closed && claiming && slots.tryAcquire()) {
         ConcurrencyGate.Permit permit = client.gate().tryAcquire();
         if (permit == null) {
           slots.release();
           return; // interactive requests use every permit; try again at the next poll
         }
         synchronized (claimLock) {
-          if (closed) {
+          if (closed || !claiming) {
             permit.close();
             slots.release();
             return;
