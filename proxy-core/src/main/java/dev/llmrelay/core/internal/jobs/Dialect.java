@@ -15,7 +15,7 @@ enum Dialect {
    * clock is the database clock. WAL with synchronous=FULL, so an acknowledged commit survives a
    * power cut, and a busy timeout so concurrent writers wait instead of failing.
    */
-  SQLITE("BLOB", "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", "") {
+  SQLITE("BLOB", "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)", "", "", "rowid") {
     @Override
     void initConnection(Connection c) throws SQLException {
       try (Statement s = c.createStatement()) {
@@ -36,7 +36,9 @@ enum Dialect {
   POSTGRES(
       "BYTEA",
       "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000 AS BIGINT)",
-      " FOR UPDATE SKIP LOCKED") {
+      " FOR UPDATE SKIP LOCKED",
+      "seq BIGSERIAL NOT NULL,",
+      "seq") {
     @Override
     void initConnection(Connection c) {}
 
@@ -51,11 +53,21 @@ enum Dialect {
   final String nowMillis;
   /** Appended to the claim's row selection. */
   final String skipLocked;
+  /** The column that numbers rows in insertion order, in the table's definition (SQLite: none). */
+  final String seqColumn;
+  /**
+   * Insertion order, for "oldest first" claims and "newest first" lists: timestamps tie within a
+   * millisecond and ids are random. SQLite's rowid grows with each insert (a reused rowid is one
+   * whose row is gone); PostgreSQL gets a sequence.
+   */
+  final String seq;
 
-  Dialect(String blobType, String nowMillis, String skipLocked) {
+  Dialect(String blobType, String nowMillis, String skipLocked, String seqColumn, String seq) {
     this.blobType = blobType;
     this.nowMillis = nowMillis;
     this.skipLocked = skipLocked;
+    this.seqColumn = seqColumn;
+    this.seq = seq;
   }
 
   abstract void initConnection(Connection c) throws SQLException;
@@ -76,6 +88,7 @@ enum Dialect {
     return List.of(
         "CREATE TABLE IF NOT EXISTS llmrelay_jobs ("
             + "id VARCHAR(64) PRIMARY KEY,"
+            + seqColumn
             + "owner VARCHAR(128) NOT NULL,"
             + "status VARCHAR(16) NOT NULL,"
             + "endpoint VARCHAR(64) NOT NULL,"
@@ -99,7 +112,8 @@ enum Dialect {
             + "error_code VARCHAR(64),"
             + "error_message TEXT,"
             + "UNIQUE (owner, idempotency_key))",
-        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_queue ON llmrelay_jobs (status, created_at)",
-        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_owner ON llmrelay_jobs (owner, created_at)");
+        // An SQLite index ends with the rowid by itself (and may not name it).
+        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_queue ON llmrelay_jobs (status" + (seqColumn.isEmpty() ? "" : ", " + seq) + ")",
+        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_owner ON llmrelay_jobs (owner" + (seqColumn.isEmpty() ? "" : ", " + seq) + ")");
   }
 }

@@ -165,7 +165,7 @@ final class JdbcJobStore {
   Claim claimNext(String holder, long leaseMillis) {
     return claim(
         "id = (SELECT id FROM " + TABLE + " WHERE status = 'queued' AND expires_at > " + now
-            + " ORDER BY created_at, id LIMIT 1" + dialect.skipLocked + ")",
+            + " ORDER BY " + dialect.seq + " LIMIT 1" + dialect.skipLocked + ")",
         holder,
         leaseMillis,
         null);
@@ -349,17 +349,24 @@ final class JdbcJobStore {
         args.add(status.wireName());
       }
       if (after != null) {
-        Optional<Job> cursor = selectOne(c, "id = ? AND owner = ?", after, owner, false);
-        if (cursor.isEmpty()) {
+        Long cursor = null;
+        try (PreparedStatement p = c.prepareStatement(
+            "SELECT " + dialect.seq + " FROM " + TABLE + " WHERE id = ? AND owner = ?")) {
+          p.setString(1, after);
+          p.setString(2, owner);
+          try (ResultSet r = query(p)) {
+            if (r.next()) {
+              cursor = r.getLong(1);
+            }
+          }
+        }
+        if (cursor == null) {
           return new JobPage(List.of(), false);
         }
-        long created = cursor.get().createdAt().toEpochMilli();
-        sql.append(" AND (created_at < ? OR (created_at = ? AND id < ?))");
-        args.add(created);
-        args.add(created);
-        args.add(after);
+        sql.append(" AND " + dialect.seq + " < ?");
+        args.add(cursor);
       }
-      sql.append(" ORDER BY created_at DESC, id DESC LIMIT ?");
+      sql.append(" ORDER BY " + dialect.seq + " DESC LIMIT ?");
       args.add(limit + 1);
       try (PreparedStatement p = c.prepareStatement(sql.toString())) {
         for (int i = 0; i < args.size(); i++) {

@@ -14,6 +14,7 @@ import org.junit.jupiter.api.Test;
 /** The store's leases and fencing, the same in every dialect. */
 abstract class JobStoreContract {
   JdbcJobStore store;
+  DataSource ds;
 
   abstract DataSource dataSource();
 
@@ -21,7 +22,8 @@ abstract class JobStoreContract {
 
   @BeforeEach
   void createStore() {
-    store = new JdbcJobStore(dataSource(), dialect(), "test store");
+    ds = dataSource();
+    store = new JdbcJobStore(ds, dialect(), "test store");
     store.createSchema();
   }
 
@@ -83,6 +85,28 @@ abstract class JobStoreContract {
     assertThat(store.claimNext("w", 60_000).id()).isEqualTo(b);
     assertThat(store.claimNext("w", 60_000)).isNull();
     assertThat(store.claimById(a, "w", 60_000)).isNull();
+  }
+
+  @Test
+  void jobsStoredWithinOneMillisecondKeepTheirOrderInListsAndClaims() {
+    java.util.List<String> ids = new java.util.ArrayList<>();
+    for (int i = 0; i < 30; i++) {
+      ids.add(insert("order-" + i));
+    }
+    // All in one millisecond, as fast inserts are: the order must come from the insertion itself.
+    try (java.sql.Connection c = ds.getConnection(); java.sql.Statement st = c.createStatement()) {
+      st.executeUpdate("UPDATE llmrelay_jobs SET created_at = 1765000000000");
+    } catch (java.sql.SQLException e) {
+      throw new AssertionError(e);
+    }
+    java.util.List<String> newestFirst = new java.util.ArrayList<>(ids);
+    java.util.Collections.reverse(newestFirst);
+    assertThat(store.list("o", 100, null, null).jobs()).extracting(Job::id).containsExactlyElementsOf(newestFirst);
+    assertThat(store.list("o", 10, ids.get(20), null).jobs()).extracting(Job::id)
+        .containsExactlyElementsOf(newestFirst.subList(10, 20));
+    for (String id : ids) {
+      assertThat(store.claimNext("w", 60_000).id()).isEqualTo(id);
+    }
   }
 
   @Test
