@@ -682,11 +682,9 @@ public final class RelayConfig {
     String s = url;
     int scheme = s.indexOf("://");
     int authorityStart = scheme < 0 ? 0 : scheme + 3;
-    int authorityEnd = authorityStart;
-    while (authorityEnd < s.length() && "/?#".indexOf(s.charAt(authorityEnd)) < 0) {
-      authorityEnd++;
-    }
-    int at = s.lastIndexOf('@', authorityEnd - 1);
+    // The last '@' ends the user info even when a password holds '/', '?' or '#' unencoded (a
+    // host never holds '@'); an '@' further on only hides more than needed.
+    int at = s.lastIndexOf('@');
     if (at >= authorityStart) {
       s = s.substring(0, authorityStart) + "***" + s.substring(at);
     }

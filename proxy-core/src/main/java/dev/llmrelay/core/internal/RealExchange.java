@@ -223,8 +223,11 @@ final class RealExchange implements UpstreamExchange {
    * when the lease arrives, on an exchange thread.
    */
   private boolean askForLease() {
+    // A job (it came with a permit it took without waiting) asks once and never waits: refused,
+    // it goes back to its queue rather than holding a local permit and a job slot meanwhile.
+    long deadline = granted != null ? startNanos : startNanos + config.maxWait().toNanos();
     CompletableFuture<dev.llmrelay.core.internal.shared.SharedLimits.Lease> f =
-        client.shared().acquire(clientRequest.requestId(), startNanos + config.maxWait().toNanos(), startNanos);
+        client.shared().acquire(clientRequest.requestId(), deadline, startNanos);
     leaseFuture = f;
     if (control.stopped()) {
       f.cancel(false); // a stop that ran before leaseFuture was set could not do this

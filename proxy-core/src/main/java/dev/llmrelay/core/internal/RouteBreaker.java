@@ -159,6 +159,8 @@ final class RouteBreaker {
 
   /** How long until an open breaker lets a probe through (zero when not open). */
   synchronized Duration remainingOpen() {
-    return breaker.isOpen() ? Duration.ofMillis(Math.max(0, openUntilMillis - clock.millis())) : Duration.ZERO;
+    Duration local = breaker.isOpen() ? Duration.ofMillis(Math.max(0, openUntilMillis - clock.millis())) : Duration.ZERO;
+    Duration elsewhere = openElsewhere() ? hints.openElsewhere(route) : Duration.ZERO;
+    return local.compareTo(elsewhere) >= 0 ? local : elsewhere;
   }
 }

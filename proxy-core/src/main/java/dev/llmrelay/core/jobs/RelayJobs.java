@@ -26,9 +26,12 @@ import javax.sql.DataSource;
  * endpoint, the body, an allowlist of harmless headers, the owner's key hash, the metadata and the
  * result; never {@code Authorization}, cookies or proxy keys.
  *
- * <p>Thread-safe. Every method may block on the database (up to its query timeout); call them
- * from threads that may block. Methods that reach the store throw {@link
- * JobStoreUnavailableException} when it fails; nothing was committed then.
+ * <p>Thread-safe. Every method may block on the database, within bounds: 10 s per statement, and
+ * for PostgreSQL (unless {@code JOB_STORE_URL} sets its own) {@code connectTimeout} and {@code
+ * loginTimeout} of 10 s and a {@code socketTimeout} of 30 s, so a database that accepts
+ * connections but never answers fails a call rather than hanging it. A {@link DataSource} of your
+ * own should be configured likewise. Call the methods from threads that may block. Methods that reach the store throw {@link
+ * JobStoreUnavailableException} when it fails (see there for what may have been written).
  */
 public interface RelayJobs extends AutoCloseable {
 

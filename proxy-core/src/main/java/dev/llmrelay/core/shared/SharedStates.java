@@ -13,6 +13,7 @@ public final class SharedStates {
    * @param config the settings
    * @return a new shared state; the caller closes it
    * @throws IllegalStateException when the engine's client library is missing
+   * @throws IllegalArgumentException when a Redis URL is malformed (the message hides its password)
    */
   public static SharedState create(SharedStateConfig config) {
     String url = config.url().orElse(null);
@@ -29,6 +30,13 @@ public final class SharedStates {
       throw new IllegalStateException(
           "SHARED_STATE_URL names Redis, but its client is not on the class path: add io.lettuce:lettuce-core");
     }
-    return dev.llmrelay.core.internal.shared.RedisSharedState.create(url, config.timeout());
+    try {
+      return dev.llmrelay.core.internal.shared.RedisSharedState.create(url, config.timeout());
+    } catch (RuntimeException e) {
+      // Lettuce's message quotes the URL, password included: name the setting, never the value.
+      throw new IllegalArgumentException(
+          "SHARED_STATE_URL is not a valid Redis URL: " + dev.llmrelay.core.RelayConfig.redactUrl(url)
+              + " (percent-encode special characters in the password)");
+    }
   }
 }

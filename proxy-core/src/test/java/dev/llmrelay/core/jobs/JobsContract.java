@@ -406,6 +406,52 @@ abstract class JobsContract {
     assertThat(upstreamCalls.get()).isEqualTo(1);
   }
 
+  @Test
+  void aFullQueueRefusesNewJobsEvenWithAFreshIdempotencyKeyButStillReplaysAnOldOne() {
+    UpstreamClient client = client(1);
+    upstreamGate = new CountDownLatch(1);
+    RelayJobs jobs = jobs(client, fast().maxConcurrent(1).maxQueued(1).build());
+    jobs.submit(chat(OWNER, "running", null));
+    await().until(() -> upstreamCalls.get() == 1); // the only slot is busy: the next one stays queued
+    Submitted queued = jobs.submit(chat(OWNER, "queued", "key-q"));
+
+    assertThatThrownBy(() -> jobs.submit(chat(OWNER, "plain", null))).isInstanceOf(JobQueueFullException.class);
+    assertThatThrownBy(() -> jobs.submit(chat(OWNER, "keyed", "fresh-key"))).isInstanceOf(JobQueueFullException.class);
+    Submitted again = jobs.submit(chat(OWNER, "queued", "key-q"));
+    assertThat(again.replayed()).isTrue();
+    assertThat(again.job().id()).isEqualTo(queued.job().id());
+    assertThatThrownBy(() -> jobs.submit(chat(OWNER, "other", "key-q"))).isInstanceOf(IdempotencyKeyReusedException.class);
+    upstreamGate.countDown();
+  }
+
+  @Test
+  void aJobRefusedByTheGlobalCapGoesBackToTheQueueAndRunsOnceThereIsRoom() throws Exception {
+    dev.llmrelay.core.shared.SharedState state = dev.llmrelay.core.shared.SharedStates.create(
+        dev.llmrelay.core.shared.SharedStateConfig.builder().build()); // in the JVM: another instance's permit below
+    assertThat(state.tryAcquire("other-instance:1", 1, Duration.ofMinutes(5)).toCompletableFuture().join()).isTrue();
+    RelayConfig config = TestConfigs.fast(upstream).maxConcurrentRequests(2).maxWait(Duration.ofSeconds(1))
+        .upstreamApiKey("sk-upstream").build();
+    dev.llmrelay.core.shared.SharedStateConfig shared = dev.llmrelay.core.shared.SharedStateConfig.builder()
+        .url("redis://127.0.0.1:1").maxConcurrentRequests(1).build(); // the URL only turns sharing on
+    UpstreamClient client = leaks.track(UpstreamClient.builder(config).sharedState(shared, state).build());
+    RelayJobs jobs = jobs(client, fast().build());
+
+    Submitted s = jobs.submit(chat(OWNER, "under the cap", null));
+    // Refused without waiting (a job never holds a permit and a slot while it waits): still queued,
+    // no attempt counted, the upstream not called, and the local permits free.
+    await().during(Duration.ofMillis(1500)).atMost(Duration.ofSeconds(5))
+        .until(() -> !jobs.get(OWNER, s.job().id(), false).orElseThrow().status().terminal() && upstreamCalls.get() == 0);
+    Job back = await().atMost(Duration.ofSeconds(5))
+        .until(() -> jobs.get(OWNER, s.job().id(), false).orElseThrow(), j -> j.status() == JobStatus.QUEUED);
+    assertThat(back.attempts()).isZero();
+    assertThat(client.stats().permitsAvailable()).isEqualTo(2);
+
+    state.release("other-instance:1"); // the other instance's request ended
+    Job done = awaitStatus(jobs, OWNER, s.job().id(), JobStatus.COMPLETED);
+    assertThat(done.attempts()).isEqualTo(1);
+    assertThat(upstreamCalls.get()).isEqualTo(1);
+  }
+
   static String text(byte[] b) {
     return new String(b, StandardCharsets.UTF_8);
   }

@@ -14,13 +14,14 @@ import java.util.concurrent.TimeUnit;
  * a {@code wait=N} submission for up to N seconds), which a pooled platform container thread must
  * never do: so a task runs at once on the calling thread when that is a virtual thread, and
  * otherwise on an executor this object owns, created on first use: a virtual thread per task on
- * Java 21+, else up to {@value #PLATFORM_THREADS} daemon platform threads (tasks beyond them queue).
+ * Java 21+, else a cached pool of daemon platform threads (a thread per call in progress, as the
+ * relay's exchanges have on Java 17). Nothing queues: a slow call ({@code wait=60}) never delays
+ * another (a poll, a cancel), and closing drops no waiting task unanswered.
  * {@link #close()} interrupts what still runs (a waiting {@code wait=N} then answers 202) and waits
  * briefly for the threads to end, so a container undeploying the application finds none.
  * Thread-safe.
  */
 public final class StoreCalls implements AutoCloseable {
-  static final int PLATFORM_THREADS = 16;
   private static final Duration CLOSE_WAIT = Duration.ofSeconds(5);
 
   private final ServletThreads platformThreads = new ServletThreads("llmrelay-job-store");
@@ -51,10 +52,8 @@ public final class StoreCalls implements AutoCloseable {
     if (executor == null) {
       executor = newVirtualThreadExecutor();
       if (executor == null) {
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(
-            PLATFORM_THREADS, PLATFORM_THREADS, 30, TimeUnit.SECONDS, new LinkedBlockingQueue<>(), platformThreads);
-        pool.allowCoreThreadTimeOut(true);
-        executor = pool;
+        executor = new ThreadPoolExecutor(
+            0, Integer.MAX_VALUE, 30, TimeUnit.SECONDS, new java.util.concurrent.SynchronousQueue<>(), platformThreads);
       }
     }
     return executor;

@@ -28,6 +28,21 @@ enum Dialect {
     List<String> prepareDatabase() {
       return List.of("PRAGMA journal_mode = WAL");
     }
+
+    @Override
+    List<String> lockSchema() {
+      return List.of(); // one writer at a time anyway
+    }
+
+    @Override
+    List<String> unlockSchema() {
+      return List.of();
+    }
+
+    @Override
+    List<String> migrations() {
+      return List.of();
+    }
   },
   /**
    * Shared. Claims skip rows another instance has locked; every time (leases included) is the
@@ -46,7 +61,26 @@ enum Dialect {
     List<String> prepareDatabase() {
       return List.of();
     }
+
+    @Override
+    List<String> lockSchema() {
+      return List.of("SELECT pg_advisory_lock(" + SCHEMA_LOCK + ")");
+    }
+
+    @Override
+    List<String> unlockSchema() {
+      return List.of("SELECT pg_advisory_unlock(" + SCHEMA_LOCK + ")");
+    }
+
+    @Override
+    List<String> migrations() {
+      // A table made before the insertion-order column existed.
+      return List.of("ALTER TABLE llmrelay_jobs ADD COLUMN IF NOT EXISTS seq BIGSERIAL");
+    }
   };
+
+  /** The advisory lock key under which instances create the table one at a time. */
+  private static final long SCHEMA_LOCK = 0x6c6c6d6a6f6273L; // "llmjobs"
 
   final String blobType;
   /** An SQL expression: the database clock in epoch milliseconds. */
@@ -74,6 +108,15 @@ enum Dialect {
 
   abstract List<String> prepareDatabase();
 
+  /** Statements that make concurrent schema creation safe (taken before it). */
+  abstract List<String> lockSchema();
+
+  /** Statements that undo {@link #lockSchema()}. */
+  abstract List<String> unlockSchema();
+
+  /** Changes to a table an earlier version created, run after CREATE TABLE IF NOT EXISTS. */
+  abstract List<String> migrations();
+
   static Dialect forUrl(String url) {
     if (url.startsWith("jdbc:sqlite:")) {
       return SQLITE;
@@ -85,7 +128,8 @@ enum Dialect {
   }
 
   List<String> schema() {
-    return List.of(
+    List<String> statements = new java.util.ArrayList<>();
+    statements.add(
         "CREATE TABLE IF NOT EXISTS llmrelay_jobs ("
             + "id VARCHAR(64) PRIMARY KEY,"
             + seqColumn
@@ -111,9 +155,12 @@ enum Dialect {
             + "response_body " + blobType + ","
             + "error_code VARCHAR(64),"
             + "error_message TEXT,"
-            + "UNIQUE (owner, idempotency_key))",
+            + "UNIQUE (owner, idempotency_key))");
+    statements.addAll(migrations());
+    statements.addAll(List.of(
         // An SQLite index ends with the rowid by itself (and may not name it).
-        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_queue ON llmrelay_jobs (status" + (seqColumn.isEmpty() ? "" : ", " + seq) + ")",
-        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_owner ON llmrelay_jobs (owner" + (seqColumn.isEmpty() ? "" : ", " + seq) + ")");
+        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_queue_seq ON llmrelay_jobs (status" + (seqColumn.isEmpty() ? "" : ", " + seq) + ")",
+        "CREATE INDEX IF NOT EXISTS llmrelay_jobs_owner_seq ON llmrelay_jobs (owner" + (seqColumn.isEmpty() ? "" : ", " + seq) + ")"));
+    return statements;
   }
 }

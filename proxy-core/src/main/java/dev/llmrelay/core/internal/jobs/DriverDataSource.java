@@ -30,6 +30,22 @@ final class DriverDataSource implements DataSource {
     if (password != null) {
       properties.setProperty("password", password);
     }
+    if (url.startsWith("jdbc:postgresql:")) {
+      // A database that accepts connections but never answers (a hung server, a pooler with a dead
+      // backend, a partition mid-query) must not block a store call forever: a query timeout only
+      // asks the server to cancel, it cannot end a socket read. Defaults, unless the URL sets them.
+      defaultUnlessInUrl(url, "connectTimeout", "10");
+      defaultUnlessInUrl(url, "loginTimeout", "10");
+      defaultUnlessInUrl(url, "socketTimeout", "30");
+      defaultUnlessInUrl(url, "tcpKeepAlive", "true");
+      defaultUnlessInUrl(url, "ApplicationName", "llmrelay-jobs");
+    }
+  }
+
+  private void defaultUnlessInUrl(String url, String name, String value) {
+    if (!url.toLowerCase(java.util.Locale.ROOT).contains(name.toLowerCase(java.util.Locale.ROOT) + "=")) {
+      properties.setProperty(name, value);
+    }
   }
 
   /** The driver for {@code url}, or a clear error naming the artifact to add. */
@@ -55,6 +71,7 @@ final class DriverDataSource implements DataSource {
   @Override
   public Connection getConnection(String user, String password) throws SQLException {
     Properties p = new Properties();
+    p.putAll(properties);
     p.setProperty("user", user);
     p.setProperty("password", password);
     return driver.connect(url, p);

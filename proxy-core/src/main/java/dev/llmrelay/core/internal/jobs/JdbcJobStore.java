@@ -67,11 +67,23 @@ final class JdbcJobStore {
   void createSchema() {
     run("create the job table", c -> {
       try (Statement s = c.createStatement()) {
+        s.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
         for (String sql : dialect.prepareDatabase()) {
           s.execute(sql);
         }
-        for (String sql : dialect.schema()) {
+        // Instances starting together on a new database: CREATE ... IF NOT EXISTS is not safe
+        // against itself in PostgreSQL, so they create it one after another.
+        for (String sql : dialect.lockSchema()) {
           s.execute(sql);
+        }
+        try {
+          for (String sql : dialect.schema()) {
+            s.execute(sql);
+          }
+        } finally {
+          for (String sql : dialect.unlockSchema()) {
+            s.execute(sql);
+          }
         }
       }
       return null;
@@ -126,8 +138,8 @@ final class JdbcJobStore {
           "INSERT INTO " + TABLE + " (id, owner, status, endpoint, model, request_headers, request_body,"
               + " request_hash, metadata, idempotency_key, created_at, expires_at, attempts)"
               + " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, " + now + ", " + now + " + ?, 0)"
-              + " ON CONFLICT (owner, idempotency_key) DO NOTHING";
-      int inserted;
+              + " ON CONFLICT (owner, idempotency_key) DO NOTHING"
+              + " RETURNING " + LIST_COLUMNS; // the job comes back from the statement that stored it
       try (PreparedStatement p = c.prepareStatement(sql)) {
         p.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
         p.setString(1, id);
@@ -140,10 +152,11 @@ final class JdbcJobStore {
         p.setString(8, metadata);
         p.setString(9, idempotencyKey);
         p.setLong(10, maxQueueMillis);
-        inserted = p.executeUpdate();
-      }
-      if (inserted == 1) {
-        return new Inserted(selectOne(c, "id = ? AND owner = ?", id, owner, false).orElseThrow(), true, requestHash);
+        try (ResultSet r = query(p)) {
+          if (r.next()) {
+            return new Inserted(job(r, false), true, requestHash);
+          }
+        }
       }
       try (PreparedStatement p =
           c.prepareStatement("SELECT id, request_hash FROM " + TABLE + " WHERE owner = ? AND idempotency_key = ?")) {
@@ -164,7 +177,8 @@ final class JdbcJobStore {
   /** Claims the oldest queued job that has not expired, or returns null. */
   Claim claimNext(String holder, long leaseMillis) {
     return claim(
-        "id = (SELECT id FROM " + TABLE + " WHERE status = 'queued' AND expires_at > " + now
+        "id = (SELECT id FROM " + TABLE + " WHERE status = 'queued'"
+            + " AND (started_at IS NOT NULL OR expires_at > " + now + ")"
             + " ORDER BY " + dialect.seq + " LIMIT 1" + dialect.skipLocked + ")",
         holder,
         leaseMillis,
@@ -295,27 +309,47 @@ final class JdbcJobStore {
    */
   Optional<Job> cancel(String owner, String id, long ttlMillis) {
     return run("cancel the job", c -> {
+      // One statement, so that nothing (a release back to the queue, say) can change the status
+      // between deciding and writing.
       try (PreparedStatement p = c.prepareStatement(
-          "UPDATE " + TABLE + " SET status = 'cancelled', cancel_requested_at = " + now + ", completed_at = " + now
-              + ", expires_at = " + now + " + ?, error_code = 'job_cancelled', error_message = 'The job was cancelled.',"
-              + " request_body = NULL, request_headers = NULL"
-              + " WHERE id = ? AND owner = ? AND status = 'queued'")) {
+          "UPDATE " + TABLE + " SET"
+              + " cancel_requested_at = CASE WHEN status IN ('queued', 'in_progress') THEN " + now
+              + " ELSE cancel_requested_at END,"
+              + " completed_at = CASE WHEN status = 'queued' THEN " + now + " ELSE completed_at END,"
+              + " expires_at = CASE WHEN status = 'queued' THEN " + now + " + ? ELSE expires_at END,"
+              + " error_code = CASE WHEN status = 'queued' THEN 'job_cancelled' ELSE error_code END,"
+              + " error_message = CASE WHEN status = 'queued' THEN 'The job was cancelled.' ELSE error_message END,"
+              + " request_body = CASE WHEN status = 'queued' THEN NULL ELSE request_body END,"
+              + " request_headers = CASE WHEN status = 'queued' THEN NULL ELSE request_headers END,"
+              + " status = CASE WHEN status = 'queued' THEN 'cancelled'"
+              + " WHEN status = 'in_progress' THEN 'cancelling' ELSE status END"
+              + " WHERE id = ? AND owner = ?")) {
         p.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
         p.setLong(1, ttlMillis);
         p.setString(2, id);
         p.setString(3, owner);
-        if (p.executeUpdate() == 0) {
-          try (PreparedStatement q = c.prepareStatement(
-              "UPDATE " + TABLE + " SET status = 'cancelling', cancel_requested_at = " + now
-                  + " WHERE id = ? AND owner = ? AND status = 'in_progress'")) {
-            q.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
-            q.setString(1, id);
-            q.setString(2, owner);
-            q.executeUpdate();
-          }
-        }
+        p.executeUpdate();
       }
       return selectOne(c, "id = ? AND owner = ?", id, owner, false);
+    });
+  }
+
+  /** The owner's job named by {@code idempotencyKey}, with its request hash; empty when none. */
+  Optional<Inserted> findByKey(String owner, String idempotencyKey) {
+    return run("read the job", c -> {
+      try (PreparedStatement p =
+          c.prepareStatement("SELECT id, request_hash FROM " + TABLE + " WHERE owner = ? AND idempotency_key = ?")) {
+        p.setString(1, owner);
+        p.setString(2, idempotencyKey);
+        try (ResultSet r = query(p)) {
+          if (!r.next()) {
+            return Optional.empty();
+          }
+          String existing = r.getString(1);
+          String hash = r.getString(2);
+          return selectOne(c, "id = ? AND owner = ?", existing, owner, false).map(j -> new Inserted(j, false, hash));
+        }
+      }
     });
   }
 
@@ -411,7 +445,7 @@ final class JdbcJobStore {
           "UPDATE " + TABLE + " SET status = 'expired', error_code = 'job_expired',"
               + " error_message = 'The job did not start before it expired.', completed_at = " + now + ","
               + " expires_at = " + now + " + ?, request_body = NULL, request_headers = NULL"
-              + " WHERE status = 'queued' AND expires_at <= " + now,
+              + " WHERE status = 'queued' AND started_at IS NULL AND expires_at <= " + now,
           ttlMillis);
       int expiredResults = update(c,
           "UPDATE " + TABLE + " SET status = 'expired', error_code = 'job_expired',"

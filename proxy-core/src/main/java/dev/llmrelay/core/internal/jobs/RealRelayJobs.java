@@ -65,6 +65,11 @@ public final class RealRelayJobs implements RelayJobs {
       Set.of("http-referer", "x-title", "openai-organization", "openai-project", "openai-beta");
   private static final SecureRandom RANDOM = new SecureRandom();
   private static final Duration STORE_RETRY = Duration.ofSeconds(1);
+  /** How long claims pause after a run was refused for a passing reason. */
+  private static final Duration REFUSAL_PAUSE = Duration.ofSeconds(1);
+  /** Relay errors that refuse a run before any upstream attempt, for a reason that passes. */
+  private static final Set<String> TEMPORARY_REFUSALS =
+      Set.of("relay_closed", "concurrency_limit", "queue_full", "shared_state_unavailable", "upstream_circuit_open");
 
   private final RealUpstreamClient client;
   private final JobsConfig config;
@@ -85,6 +90,8 @@ public final class RealRelayJobs implements RelayJobs {
   private volatile boolean closed;
   /** False once a shutdown began: running jobs may finish, no new one starts here. */
   private volatile boolean claiming = true;
+  /** {@link System#nanoTime()} before which the poller claims nothing (after a refused run). */
+  private volatile long claimsPausedUntil = System.nanoTime();
   /**
    * SQLite only: one connection held open for the service's life, so the WAL and shared-memory
    * files stay (each operation's own connection then neither rebuilds nor checkpoints them).
@@ -169,8 +176,17 @@ public final class RealRelayJobs implements RelayJobs {
     String id = newId();
     String headers = storedHeaders(s.headers());
     int queued = store(() -> store.countQueued());
-    if (queued >= config.maxQueued() && s.idempotencyKey() == null) {
-      throw new JobQueueFullException(queued);
+    if (queued >= config.maxQueued()) {
+      // Full: only a replay of an existing job (same key, same request) is answered.
+      Optional<JdbcJobStore.Inserted> existing =
+          s.idempotencyKey() == null ? Optional.empty() : store(() -> store.findByKey(s.owner(), s.idempotencyKey()));
+      if (existing.isEmpty()) {
+        throw new JobQueueFullException(queued);
+      }
+      if (!existing.get().requestHash().equals(hash)) {
+        throw new IdempotencyKeyReusedException(existing.get().job().id());
+      }
+      return new Submitted(existing.get().job(), true);
     }
     JdbcJobStore.Inserted inserted =
         store(() -> store.insert(
@@ -365,6 +381,8 @@ public final class RealRelayJobs implements RelayJobs {
     volatile boolean gone;
     volatile boolean giveBack;
     int retries; // only the scheduler's threads, one at a time
+    /** Set when its end is being written: a renewal then is not a lost lease. */
+    volatile boolean finishing;
 
     RunningJob(JdbcJobStore.Claim claim, CollectingSink sink, UpstreamExchange exchange) {
       this.claim = claim;
@@ -390,6 +408,9 @@ public final class RealRelayJobs implements RelayJobs {
 
   private void poll() {
     try {
+      if (System.nanoTime() - claimsPausedUntil < 0) {
+        return;
+      }
       while (!closed && claiming && slots.tryAcquire()) {
         ConcurrencyGate.Permit permit = client.gate().tryAcquire();
         if (permit == null) {
@@ -471,20 +492,29 @@ public final class RealRelayJobs implements RelayJobs {
     JdbcJobStore.Claim claim = job.claim;
     long ttl = config.resultTtl().toMillis();
     CollectingSink sink = job.sink;
+    job.finishing = true;
     try {
       boolean written;
       if (job.lost || job.gone) {
         written = true; // nothing to write: another holder has it, or it was deleted
-      } else if (job.giveBack || (sink.failure != null && "relay_closed".equals(sink.failure.code()))) {
+      } else if (sink.complete && sink.status > 0 && !sink.tooLarge) {
+        // A whole answer in hand is kept, even when it arrived as the service was closing.
+        written = store.finish(claim, JobStatus.COMPLETED, sink.status, sink.contentType, sink.body(), null, null, ttl);
+      } else if (job.giveBack || (sink.failure != null && TEMPORARY_REFUSALS.contains(sink.failure.code()))) {
+        // Closing, or refused before any upstream attempt for a reason that passes (no permit
+        // under the global cap, the shared state down, every route's breaker open): back to the
+        // queue without counting the claim, to run again later.
         written = store.release(claim, ttl);
+        if (!job.giveBack) {
+          // Do not claim it straight back: whatever refused it needs a moment.
+          claimsPausedUntil = System.nanoTime() + Math.max(config.pollInterval().toNanos(), REFUSAL_PAUSE.toNanos());
+        }
       } else if (sink.failure != null) {
         written = store.finish(claim, JobStatus.FAILED, sink.failure.status(), "application/json",
             sink.failure.toJson(), sink.failure.code(), sink.failure.getMessage(), ttl);
       } else if (sink.tooLarge) {
         written = store.finish(claim, JobStatus.FAILED, null, null, null, "job_result_too_large",
             "The upstream response was larger than MAX_RESPONSE_BYTES.", ttl);
-      } else if (sink.complete && sink.status > 0) {
-        written = store.finish(claim, JobStatus.COMPLETED, sink.status, sink.contentType, sink.body(), null, null, ttl);
       } else if (Endpoint.forClientPath(claim.endpoint()).isEmpty()) {
         written = store.finish(claim, JobStatus.FAILED, null, null, null, "job_endpoint_unknown",
             "This relay cannot run jobs for " + claim.endpoint() + ".", ttl);
@@ -520,7 +550,7 @@ public final class RealRelayJobs implements RelayJobs {
 
   private void renewAll() {
     for (RunningJob job : running.values()) {
-      if (job.lost || job.gone) {
+      if (job.lost || job.gone || job.finishing) {
         continue;
       }
       try {
@@ -640,7 +670,7 @@ public final class RealRelayJobs implements RelayJobs {
   /** A JDBC URL without user info or password, for messages and logs. */
   public static String redact(String url) {
     String s = url.replaceAll("(?i)(password|pwd|user)=[^&;]*", "$1=***");
-    return s.replaceAll("//[^/@]*@", "//***@");
+    return s.replaceAll("//.*@", "//***@"); // up to the last '@': a password may hold '/'
   }
 
   /**

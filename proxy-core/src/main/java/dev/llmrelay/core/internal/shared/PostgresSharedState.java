@@ -64,9 +64,6 @@ public final class PostgresSharedState implements SharedState {
     CompletableFuture<T> result = new CompletableFuture<>();
     try {
       thread.execute(() -> {
-        if (result.isDone()) {
-          return; // the caller gave up waiting: do not run it late
-        }
         try {
           Connection c = connection();
           result.complete(work.run(c));

@@ -86,6 +86,9 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
       long every = Math.max(50, config.lease().toMillis() / 3);
       try {
         renewal = scheduler.scheduleWithFixedDelay(this::renew, every, every, TimeUnit.MILLISECONDS);
+        if (released.get()) {
+          renewal.cancel(false); // released while the renewal was being scheduled
+        }
       } catch (RejectedExecutionException closing) {
         // the client is closing; the request ends soon
       }
@@ -142,6 +145,9 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
     }
     call(state.tryAcquire(id, config.maxConcurrentRequests(), config.lease())).whenComplete((granted, error) -> {
       if (error != null) {
+        // The engine may still grant it after the timeout: give back whatever it grants late
+        // (releasing an unknown id does nothing), or the permit stays taken for a whole lease.
+        call(state.release(id));
         if (config.failureMode() == FailureMode.OPEN) {
           result.complete(new Lease(id, false));
         } else {
@@ -161,7 +167,7 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
       }
       long now = System.nanoTime();
       if (now - deadlineNanos >= 0) {
-        result.completeExceptionally(new ConcurrencyLimitException(Duration.ofNanos(now - startNanos), retryAfter));
+        result.completeExceptionally(new ConcurrencyLimitException(Duration.ofNanos(now - startNanos), retryAfter, "SHARED_MAX_CONCURRENT_REQUESTS"));
         return;
       }
       long jittered = delay / 2 + ThreadLocalRandom.current().nextLong(delay / 2 + 1);
@@ -228,7 +234,10 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
   }
 
   private <T> CompletableFuture<T> call(java.util.concurrent.CompletionStage<T> stage, long timeoutMillis) {
+    // A copy times out, never the engine's own future: the engine's work still runs (a release
+    // queued behind a slow call is not dropped) and its late answer is simply not waited for.
     return stage.toCompletableFuture()
+        .copy()
         .orTimeout(timeoutMillis, TimeUnit.MILLISECONDS)
         .whenComplete((v, error) -> {
           if (error == null) {
