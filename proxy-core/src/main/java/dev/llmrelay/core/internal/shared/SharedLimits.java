@@ -207,9 +207,7 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
   private void pollHints() {
     // The first call opens the engine connection (and may create its tables): it gets longer
     // than one call's timeout, so that a normal start is not reported as an outage.
-    long timeout = connected ? config.timeout().toMillis() : Math.max(config.timeout().toMillis(), FIRST_CALL_MILLIS);
-    call(state.openRoutes(), timeout).whenComplete((open, error) -> {
-      connected = true;
+    call(state.openRoutes()).whenComplete((open, error) -> {
       if (error != null) {
         return;
       }
@@ -230,7 +228,11 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
 
   /** One engine call under the timeout, counted and logged on a change of state. */
   private <T> CompletableFuture<T> call(java.util.concurrent.CompletionStage<T> stage) {
-    return call(stage, config.timeout().toMillis());
+    // Until the engine first answered (or failed), calls wait behind the one that opens the
+    // connection (and may create the tables): they get longer than one call's timeout, so that
+    // neither a normal start is reported as an outage nor the first requests run past the cap.
+    long timeout = connected ? config.timeout().toMillis() : Math.max(config.timeout().toMillis(), FIRST_CALL_MILLIS);
+    return call(stage, timeout).whenComplete((v, error) -> connected = true);
   }
 
   private <T> CompletableFuture<T> call(java.util.concurrent.CompletionStage<T> stage, long timeoutMillis) {

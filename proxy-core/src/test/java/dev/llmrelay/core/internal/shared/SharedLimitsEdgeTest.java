@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 
 class SharedLimitsEdgeTest {
   /** The engine takes the permit, but its answer arrives after SHARED_STATE_TIMEOUT_MILLIS. */
-  static final class SlowAnswers implements SharedState {
+  static class SlowAnswers implements SharedState {
     final InJvmSharedState engine = new InJvmSharedState();
     final ScheduledExecutorService late = Executors.newSingleThreadScheduledExecutor();
 
@@ -55,6 +55,56 @@ class SharedLimitsEdgeTest {
       org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5))
           .until(() -> state.engine.held().toCompletableFuture().join() == 0);
       assertThat(limits.stats().permitsHeld()).isZero();
+    } finally {
+      limits.close();
+      scheduler.shutdownNow();
+    }
+  }
+
+  /** An engine whose connection takes a while to open: every answer before 600 ms is late. */
+  static final class SlowStart extends SlowAnswers {
+    final long readyAt = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(600);
+
+    private <T> CompletionStage<T> whenReady(java.util.function.Supplier<CompletionStage<T>> call) {
+      CompletableFuture<T> answer = new CompletableFuture<>();
+      long wait = Math.max(0, readyAt - System.nanoTime());
+      late.schedule(() -> call.get().whenComplete((v, e) -> answer.complete(v)), wait, TimeUnit.NANOSECONDS);
+      return answer;
+    }
+
+    @Override
+    public CompletionStage<Boolean> tryAcquire(String leaseId, int limit, Duration lease) {
+      return whenReady(() -> engine.tryAcquire(leaseId, limit, lease));
+    }
+
+    @Override
+    public CompletionStage<Map<String, Duration>> openRoutes() {
+      return whenReady(engine::openRoutes);
+    }
+  }
+
+  @Test
+  void requestsArrivingWhileTheEngineConnectionOpensKeepTheCap() throws Exception {
+    SlowStart state = new SlowStart();
+    ScheduledExecutorService scheduler = Executors.newScheduledThreadPool(2);
+    SharedStateConfig config = SharedStateConfig.builder().url("redis://127.0.0.1:1").maxConcurrentRequests(1)
+        .timeout(Duration.ofMillis(250)).lease(Duration.ofSeconds(30)).build();
+    SharedLimits limits = new SharedLimits(state, config, scheduler, Duration.ofSeconds(10));
+    try {
+      java.util.List<CompletableFuture<SharedLimits.Lease>> asked = new java.util.ArrayList<>();
+      for (int i = 0; i < 5; i++) {
+        asked.add(limits.acquire("r" + i, System.nanoTime() + TimeUnit.SECONDS.toNanos(2), System.nanoTime()));
+      }
+      // Whichever asked first once the engine answers gets the one permit...
+      org.awaitility.Awaitility.await().atMost(Duration.ofSeconds(5)).until(() -> asked.stream().anyMatch(CompletableFuture::isDone));
+      Thread.sleep(300); // ...and the other four keep asking meanwhile; none may get in beside it
+      java.util.List<CompletableFuture<SharedLimits.Lease>> done = asked.stream().filter(CompletableFuture::isDone).toList();
+      assertThat(done).hasSize(1);
+      SharedLimits.Lease first = done.get(0).get();
+      assertThat(first.global()).as("waited for the engine, did not fail open").isTrue();
+      assertThat(limits.stats().up()).isTrue();
+      first.release();
+      asked.forEach(f -> f.cancel(false));
     } finally {
       limits.close();
       scheduler.shutdownNow();
