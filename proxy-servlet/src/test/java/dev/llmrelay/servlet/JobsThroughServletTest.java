@@ -27,6 +27,19 @@ import org.junit.jupiter.api.Test;
 class JobsThroughServletTest extends JobsTestBase {
 
   @Test
+  void anExplicitFormInUtf16IsRefusedWith400NotLeftHanging() throws Exception {
+    start();
+    String form = "{\"endpoint\":\"/v1/chat/completions\",\"body\":" + chat("utf16") + "}";
+    byte[] utf16 = form.getBytes(java.nio.charset.StandardCharsets.UTF_16LE);
+    Answer refused = call(request("/v1/relay/jobs")
+        .post(okhttp3.RequestBody.create(utf16, okhttp3.MediaType.get("application/json"))).build());
+    assertThat(refused.status()).as(refused.toString()).isEqualTo(400);
+    assertThat(refused.errorCode()).isEqualTo("invalid_json");
+    assertThat(refused.header("X-Request-Id")).isNotBlank();
+    assertThat(rows()).isZero();
+  }
+
+  @Test
   void t1_submitAnswers202ThenPollingShowsCompletedAndTheResultIsTheSynchronousAnswerByteForByte() throws Exception {
     start();
     // Given the synchronous answer to a chat request

@@ -63,7 +63,10 @@ public final class MicrometerMetrics implements ExchangeListener {
   /** The rejection reason tag values. */
   public static final List<String> REJECT_REASONS =
       List.of("concurrency_limit", "queue_full", "upstream_circuit_open", "relay_closed", "request_too_large", "invalid_json", "invalid_proxy_key", "not_found", "method_not_allowed",
-          "incomplete_body", "request_body_timeout");
+          "incomplete_body", "request_body_timeout", "shared_state_unavailable",
+          // the job endpoints' refusals
+          "async_requires_upstream_key", "async_stream_not_supported", "invalid_parameter", "job_not_found",
+          "job_cancelled", "job_expired", "job_queue_full", "job_store_unavailable", "idempotency_key_reused");
   /** The stream continuation result tag values. */
   public static final List<String> CONTINUATION_RESULTS = List.of("success", "broken", "restarted", "prefill_rejected", "failed", "not_continuable");
   /** The client disconnect phase tag values. */

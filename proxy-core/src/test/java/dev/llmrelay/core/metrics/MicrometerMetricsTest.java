@@ -87,4 +87,20 @@ class MicrometerMetricsTest {
           .as("a model only a request named never becomes a label").isNull();
     }
   }
+
+  @Test
+  void jobAndSharedStateRefusalsAreCountedByReason() throws Exception {
+    SimpleMeterRegistry registry = new SimpleMeterRegistry();
+    try (UpstreamClient client = UpstreamClient.builder(dev.llmrelay.core.TestConfigs.fast("http://127.0.0.1:1/v1").build())
+        .listener(new MicrometerMetrics(registry)).build()) {
+      for (String code : java.util.List.of("job_queue_full", "job_not_found", "invalid_parameter", "shared_state_unavailable")) {
+        client.recordRejection("r-" + code, "POST", "/v1/relay/jobs", new dev.llmrelay.core.RelayException(400, code, "refused", null, false, 0, null) {
+          private static final long serialVersionUID = 1L;
+        });
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).untilAsserted(() ->
+            org.assertj.core.api.Assertions.assertThat(registry.get("llmrelay.rejected").tag("reason", code).counter().count())
+                .as(code).isEqualTo(1.0));
+      }
+    }
+  }
 }

@@ -149,7 +149,14 @@ public final class ClientBodyListener implements ReadListener, AsyncListener {
       next.onRejected(invalid);
       return;
     }
-    next.onBody(complete);
+    try {
+      next.onBody(complete);
+    } catch (RuntimeException bug) {
+      // Nothing may escape to the container here: it would call onError, which finds the read
+      // ended and does nothing, and the request would hang unanswered with its connection.
+      log.error("request {}: unexpected failure after its body was read", requestId, bug);
+      next.onRejected(new dev.llmrelay.core.InternalRelayException(0, bug));
+    }
   }
 
   @Override

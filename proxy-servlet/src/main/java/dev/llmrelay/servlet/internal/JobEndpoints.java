@@ -241,10 +241,18 @@ public final class JobEndpoints {
             if (value != JsonToken.START_OBJECT) {
               throw new InvalidJsonException("\"body\" must be a JSON object");
             }
-            int start = (int) p.currentTokenLocation().getByteOffset();
+            long start = p.currentTokenLocation().getByteOffset();
+            if (start < 0) {
+              // Jackson read another encoding (UTF-16, UTF-32) and has no byte offsets: the
+              // embedded body cannot be cut out byte for byte.
+              throw new InvalidJsonException("a job form must be encoded in UTF-8");
+            }
             p.skipChildren();
-            int end = (int) p.currentTokenLocation().getByteOffset() + 1; // past its closing brace
-            body = bodies.parse(Arrays.copyOfRange(form, start, end));
+            long end = p.currentTokenLocation().getByteOffset() + 1; // past its closing brace
+            if (end <= start || end > form.length) {
+              throw new InvalidJsonException("a job form must be encoded in UTF-8");
+            }
+            body = bodies.parse(Arrays.copyOfRange(form, (int) start, (int) end));
           }
           case "metadata" -> metadata = value == JsonToken.VALUE_NULL ? null : metadata(p, value);
           default -> throw JobRelayException.invalidParameter(
