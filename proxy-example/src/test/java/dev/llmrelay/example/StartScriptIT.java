@@ -56,7 +56,7 @@ class StartScriptIT {
           StandardCharsets.UTF_8).split("\0"));
       assertThat(Path.of(commandLine.get(0))).as("the script's process became the JVM (exec)")
           .isEqualTo(Path.of(System.getProperty("java.home"), "bin", "java"));
-      assertThat(commandLine).containsSubsequence("-XX:+UseSerialGC", "-Xmx128m", "-XX:+ExitOnOutOfMemoryError",
+      assertThat(commandLine).containsSubsequence("-XX:+UseSerialGC", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError",
           "-jar", script.resolveSibling("llmrelay.jar").toRealPath().toString(), "--simulate");
       HttpResponse<String> metrics = http.send(HttpRequest.newBuilder(URI.create(base + "/metrics"))
           .header("Accept", "application/openmetrics-text; version=1.0.0").build(), HttpResponse.BodyHandlers.ofString());

@@ -24,7 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
 class StartScriptTest {
   static final Path SCRIPT = Path.of(System.getProperty("basedir", "."), "src/main/sh/llmrelay"); // tests run in target/test-work
   static final List<String> DEFAULT_FLAGS =
-      List.of("-XX:+UseSerialGC", "-Xmx128m", "-XX:+ExitOnOutOfMemoryError");
+      List.of("-XX:+UseSerialGC", "-Xmx512m", "-XX:+ExitOnOutOfMemoryError");
 
   @TempDir Path dir;
   private Path install;
@@ -115,7 +115,7 @@ class StartScriptTest {
         Map.of("JAVA_OPTS", "-Dfrom=java_opts -Xss512k", "LLMRELAY_JAVA_OPTS", "-Dfrom=llmrelay -Xss1m"));
 
     // The JVM takes the last of a repeated flag: LLMRELAY_JAVA_OPTS wins over JAVA_OPTS over the defaults.
-    assertThat(run.args()).isEqualTo(withJar(List.of("-XX:+UseSerialGC", "-Xmx128m",
+    assertThat(run.args()).isEqualTo(withJar(List.of("-XX:+UseSerialGC", "-Xmx512m",
         "-XX:+ExitOnOutOfMemoryError", "-Dfrom=java_opts", "-Xss512k", "-Dfrom=llmrelay", "-Xss1m")));
   }
 
@@ -124,7 +124,7 @@ class StartScriptTest {
     Run heap = run(install.resolve("llmrelay"), Map.of("JAVA_OPTS", "-XX:MaxRAMPercentage=50"));
     Run gc = run(install.resolve("llmrelay"), Map.of("LLMRELAY_JAVA_OPTS", "-XX:+UseG1GC -Xmx1g"));
 
-    // -Xmx128m would beat MaxRAMPercentage wherever it stood, and the JVM refuses two collectors.
+    // -Xmx512m would beat MaxRAMPercentage wherever it stood, and the JVM refuses two collectors.
     assertThat(heap.args()).isEqualTo(withJar(List.of(
         "-XX:+UseSerialGC", "-XX:+ExitOnOutOfMemoryError", "-XX:MaxRAMPercentage=50")));
     assertThat(gc.args()).isEqualTo(withJar(List.of("-XX:+ExitOnOutOfMemoryError", "-XX:+UseG1GC", "-Xmx1g")));

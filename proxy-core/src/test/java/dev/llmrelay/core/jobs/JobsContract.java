@@ -452,6 +452,38 @@ abstract class JobsContract {
     assertThat(upstreamCalls.get()).isEqualTo(1);
   }
 
+  @Test
+  void concurrentSubmissionsNeverOvershootTheQueueLimit() throws Exception {
+    UpstreamClient client = client(1);
+    upstreamGate = new CountDownLatch(1);
+    RelayJobs jobs = jobs(client, fast().maxConcurrent(1).maxQueued(5).build());
+    jobs.submit(chat(OWNER, "running", null));
+    await().until(() -> upstreamCalls.get() == 1); // the only slot is busy: the rest stay queued
+
+    CountDownLatch go = new CountDownLatch(1);
+    List<Future<Boolean>> all = new ArrayList<>();
+    for (int i = 0; i < 24; i++) {
+      String content = "queued-" + i;
+      all.add(callers.submit(() -> {
+        go.await();
+        try {
+          jobs.submit(chat(OWNER, content, null));
+          return true;
+        } catch (JobQueueFullException full) {
+          return false;
+        }
+      }));
+    }
+    go.countDown();
+    int accepted = 0;
+    for (Future<Boolean> f : all) {
+      accepted += f.get(20, TimeUnit.SECONDS) ? 1 : 0;
+    }
+    assertThat(accepted).isEqualTo(5);
+    assertThat(jobs.list(OWNER, 100, null, JobStatus.QUEUED).jobs()).hasSize(5);
+    upstreamGate.countDown();
+  }
+
   static String text(byte[] b) {
     return new String(b, StandardCharsets.UTF_8);
   }

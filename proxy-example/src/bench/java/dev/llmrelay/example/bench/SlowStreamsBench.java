@@ -45,7 +45,7 @@ final class SlowStreamsBench {
     String upstreamRoot = "http://" + Children.HOST + ":" + upstream.port();
     ProxyProcess.Variant variant = o.variants.get(0);
     if (variant.script() && variant.jvmFlags().stream().noneMatch(f -> f.startsWith("-Xmx") || f.startsWith("-XX:MaxRAM"))) {
-      // The start script's -Xmx128m is sized for the default limits; a user opening thousands of
+      // The start script's -Xmx512m is sized for the default limits; a user opening thousands of
       // streams adds heap as the README says (about 64 KiB per open stream), and so does this run.
       long heapMib = Math.max(512, 128 + (long) n * 64 / 1024);
       variant = variant.withMoreJvmFlags(List.of("-Xmx" + heapMib + "m"));

@@ -43,6 +43,11 @@ enum Dialect {
     List<String> migrations() {
       return List.of();
     }
+
+    @Override
+    List<String> lockQueue() {
+      return List.of(); // the insert is one statement, and SQLite has one writer at a time
+    }
   },
   /**
    * Shared. Claims skip rows another instance has locked; every time (leases included) is the
@@ -73,6 +78,11 @@ enum Dialect {
     }
 
     @Override
+    List<String> lockQueue() {
+      return List.of("SELECT pg_advisory_xact_lock(" + QUEUE_LOCK + ")");
+    }
+
+    @Override
     List<String> migrations() {
       // A table made before the insertion-order column existed.
       return List.of("ALTER TABLE llmrelay_jobs ADD COLUMN IF NOT EXISTS seq BIGSERIAL");
@@ -81,6 +91,8 @@ enum Dialect {
 
   /** The advisory lock key under which instances create the table one at a time. */
   private static final long SCHEMA_LOCK = 0x6c6c6d6a6f6273L; // "llmjobs"
+  /** The advisory lock key under which submissions count the queue and insert, one at a time. */
+  private static final long QUEUE_LOCK = 0x6c6c6d71756575L; // "llmqueu"
 
   final String blobType;
   /** An SQL expression: the database clock in epoch milliseconds. */
@@ -113,6 +125,9 @@ enum Dialect {
 
   /** Statements that undo {@link #lockSchema()}. */
   abstract List<String> unlockSchema();
+
+  /** Statements, in a transaction, that make counting the queue and inserting one step. */
+  abstract List<String> lockQueue();
 
   /** Changes to a table an earlier version created, run after CREATE TABLE IF NOT EXISTS. */
   abstract List<String> migrations();

@@ -122,6 +122,13 @@ final class JdbcJobStore {
    * Stores a queued job, unless the owner's idempotency key names one already: then that one is
    * returned with {@code created} false.
    */
+  /**
+   * Stores a queued job if fewer than {@code maxQueued} are queued, unless the owner's idempotency
+   * key names one already: then that one is returned with {@code created} false. Null when the
+   * queue is full (and the key, if any, names no job). The count and the insert are one step:
+   * one statement in SQLite (one writer at a time), and under a transaction-scoped advisory lock
+   * in PostgreSQL, so concurrent submissions cannot overshoot the limit.
+   */
   Inserted insert(
       String id,
       String owner,
@@ -132,31 +139,67 @@ final class JdbcJobStore {
       String requestHash,
       String metadata,
       String idempotencyKey,
-      long maxQueueMillis) {
+      long maxQueueMillis,
+      int maxQueued) {
     return run("store the job", c -> {
       String sql =
           "INSERT INTO " + TABLE + " (id, owner, status, endpoint, model, request_headers, request_body,"
               + " request_hash, metadata, idempotency_key, created_at, expires_at, attempts)"
-              + " VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, " + now + ", " + now + " + ?, 0)"
+              + " SELECT ?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, " + now + ", " + now + " + ?, 0"
+              + " WHERE (SELECT COUNT(*) FROM " + TABLE + " WHERE status = 'queued') < ?"
               + " ON CONFLICT (owner, idempotency_key) DO NOTHING"
               + " RETURNING " + LIST_COLUMNS; // the job comes back from the statement that stored it
-      try (PreparedStatement p = c.prepareStatement(sql)) {
-        p.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
-        p.setString(1, id);
-        p.setString(2, owner);
-        p.setString(3, endpoint);
-        p.setString(4, model);
-        p.setString(5, headers);
-        p.setBytes(6, body);
-        p.setString(7, requestHash);
-        p.setString(8, metadata);
-        p.setString(9, idempotencyKey);
-        p.setLong(10, maxQueueMillis);
-        try (ResultSet r = query(p)) {
-          if (r.next()) {
-            return new Inserted(job(r, false), true, requestHash);
+      boolean transaction = !dialect.lockQueue().isEmpty();
+      if (transaction) {
+        c.setAutoCommit(false);
+      }
+      try {
+        if (transaction) {
+          try (Statement lock = c.createStatement()) {
+            lock.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
+            for (String statement : dialect.lockQueue()) {
+              lock.execute(statement);
+            }
           }
         }
+        Inserted stored = null;
+        try (PreparedStatement p = c.prepareStatement(sql)) {
+          p.setQueryTimeout(QUERY_TIMEOUT_SECONDS);
+          p.setString(1, id);
+          p.setString(2, owner);
+          p.setString(3, endpoint);
+          p.setString(4, model);
+          p.setString(5, headers);
+          p.setBytes(6, body);
+          p.setString(7, requestHash);
+          p.setString(8, metadata);
+          p.setString(9, idempotencyKey);
+          p.setLong(10, maxQueueMillis);
+          p.setInt(11, maxQueued);
+          try (ResultSet r = query(p)) {
+            if (r.next()) {
+              stored = new Inserted(job(r, false), true, requestHash);
+            }
+          }
+        }
+        if (transaction) {
+          c.commit();
+        }
+        if (stored != null) {
+          return stored;
+        }
+      } catch (SQLException e) {
+        if (transaction) {
+          c.rollback();
+        }
+        throw e;
+      } finally {
+        if (transaction) {
+          c.setAutoCommit(true);
+        }
+      }
+      if (idempotencyKey == null) {
+        return null; // the queue is full
       }
       try (PreparedStatement p =
           c.prepareStatement("SELECT id, request_hash FROM " + TABLE + " WHERE owner = ? AND idempotency_key = ?")) {
@@ -164,7 +207,7 @@ final class JdbcJobStore {
         p.setString(2, idempotencyKey);
         try (ResultSet r = query(p)) {
           if (!r.next()) {
-            throw new SQLException("the job named by the idempotency key vanished (deleted meanwhile)");
+            return null; // not a conflict: the queue is full
           }
           String existing = r.getString(1);
           String hash = r.getString(2);

@@ -175,19 +175,6 @@ public final class RealRelayJobs implements RelayJobs {
     String hash = requestHash(s);
     String id = newId();
     String headers = storedHeaders(s.headers());
-    int queued = store(() -> store.countQueued());
-    if (queued >= config.maxQueued()) {
-      // Full: only a replay of an existing job (same key, same request) is answered.
-      Optional<JdbcJobStore.Inserted> existing =
-          s.idempotencyKey() == null ? Optional.empty() : store(() -> store.findByKey(s.owner(), s.idempotencyKey()));
-      if (existing.isEmpty()) {
-        throw new JobQueueFullException(queued);
-      }
-      if (!existing.get().requestHash().equals(hash)) {
-        throw new IdempotencyKeyReusedException(existing.get().job().id());
-      }
-      return new Submitted(existing.get().job(), true);
-    }
     JdbcJobStore.Inserted inserted =
         store(() -> store.insert(
             id,
@@ -199,7 +186,11 @@ public final class RealRelayJobs implements RelayJobs {
             hash,
             s.metadata(),
             s.idempotencyKey(),
-            config.maxQueue().toMillis()));
+            config.maxQueue().toMillis(),
+            config.maxQueued()));
+    if (inserted == null) {
+      throw new JobQueueFullException(config.maxQueued());
+    }
     if (!inserted.created()) {
       if (!inserted.requestHash().equals(hash)) {
         throw new IdempotencyKeyReusedException(inserted.job().id());

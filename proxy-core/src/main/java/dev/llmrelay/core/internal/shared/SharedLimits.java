@@ -244,12 +244,12 @@ public final class SharedLimits implements AutoCloseable, dev.llmrelay.core.inte
         .whenComplete((v, error) -> {
           if (error == null) {
             if (up.compareAndSet(false, true)) {
-              log.info("shared state is reachable again: the global limit {} applies", config.maxConcurrentRequests());
+              log.info("shared state answers again: the global limit {} applies", config.maxConcurrentRequests());
             }
           } else {
             errors.incrementAndGet();
             if (up.compareAndSet(true, false)) {
-              log.warn("shared state unreachable ({}): {}", describe(error),
+              log.warn("shared state failing ({}): {}", describe(error),
                   config.failureMode() == FailureMode.OPEN
                       ? "continuing under this instance's own limits"
                       : "refusing requests with 503 shared_state_unavailable");

@@ -30,7 +30,7 @@ abstract class JobStoreContract {
   String insert(String content) {
     String id = RealRelayJobs.newId();
     store.insert(id, "o", "/v1/chat/completions", "m", null, content.getBytes(StandardCharsets.UTF_8),
-        "hash-" + content, null, null, 60_000);
+        "hash-" + content, null, null, 60_000, Integer.MAX_VALUE);
     return id;
   }
 

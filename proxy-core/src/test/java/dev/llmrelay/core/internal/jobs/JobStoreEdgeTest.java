@@ -54,7 +54,7 @@ class JobStoreEdgeTest {
         Dialect.SQLITE, "sqlite");
     store.createSchema();
     String id = RealRelayJobs.newId();
-    store.insert(id, "o", "/v1/chat/completions", "m", null, "{}".getBytes(StandardCharsets.UTF_8), "h", null, null, 500);
+    store.insert(id, "o", "/v1/chat/completions", "m", null, "{}".getBytes(StandardCharsets.UTF_8), "h", null, null, 500, Integer.MAX_VALUE);
     JdbcJobStore.Claim claim = store.claimNext("crashed-instance", 300);
     assertThat(claim).isNotNull();
     Thread.sleep(700); // the instance died; its lease lapsed after the queue limit passed
