@@ -9,6 +9,8 @@ public final class ConcurrencyLimitException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param waited how long the request waited for a permit
    * @param retryAfter the Retry-After to send (at most 60 s)
    */

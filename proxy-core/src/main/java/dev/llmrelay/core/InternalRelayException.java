@@ -9,6 +9,8 @@ public final class InternalRelayException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param attempts attempts made
    * @param cause what went wrong
    */

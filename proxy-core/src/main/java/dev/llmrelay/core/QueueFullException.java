@@ -8,6 +8,8 @@ public final class QueueFullException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param queued how many requests were waiting
    * @param retryAfter the Retry-After to send
    */

@@ -26,7 +26,13 @@ import java.util.List;
  * <p>Immutable and thread-safe: create one and share it.
  */
 public final class RequestBodies {
-  /** The routing fields of a valid body (model null and models empty when absent). */
+  /**
+   * The routing fields of a valid body (model null and models empty when absent).
+   *
+   * @param model the top-level {@code model}, or null
+   * @param models the {@code models} array, empty when absent
+   * @param stream the {@code stream} flag
+   */
   public record Fields(String model, List<String> models, boolean stream) {
     /**
      * Freezes the list.
@@ -52,6 +58,8 @@ public final class RequestBodies {
   private final JsonFactory json;
 
   /**
+   * Creates a reader.
+   *
    * @param maxStringLength the longest string value accepted (at least Jackson's default is kept),
    *     typically the request size limit
    */

@@ -9,6 +9,8 @@ public final class UpstreamBadResponseException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param message what was wrong
    * @param attempts attempts made
    */

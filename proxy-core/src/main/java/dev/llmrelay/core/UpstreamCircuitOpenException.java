@@ -13,6 +13,8 @@ public final class UpstreamCircuitOpenException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param routes the routes that are open, for the message
    * @param retryAfter time until the first half-opens
    */
@@ -21,6 +23,8 @@ public final class UpstreamCircuitOpenException extends RelayException {
   }
 
   /**
+   * Creates the error.
+   *
    * @param routes the routes that are open, for the message
    * @param retryAfter time until the first half-opens
    * @param attempts attempts this request made before its breakers opened (sent as {@code

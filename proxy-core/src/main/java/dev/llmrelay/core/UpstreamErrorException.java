@@ -9,6 +9,8 @@ public final class UpstreamErrorException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param status the upstream status, passed on to the client
    * @param retryAfter the upstream Retry-After, if it sent one
    * @param shouldRetry false when the proxy already retried this failure

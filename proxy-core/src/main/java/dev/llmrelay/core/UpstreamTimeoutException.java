@@ -8,6 +8,8 @@ public final class UpstreamTimeoutException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param message what timed out, naming the limit
    * @param attempts attempts made
    * @param cause the last timeout, or null
@@ -17,6 +19,8 @@ public final class UpstreamTimeoutException extends RelayException {
   }
 
   /**
+   * Creates the error.
+   *
    * @param message what happened, with the attempt count
    * @param attempts attempts made
    * @param retriesExhausted true when the relay used up its own attempts (the client is then told

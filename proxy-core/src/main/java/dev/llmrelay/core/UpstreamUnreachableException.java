@@ -8,6 +8,8 @@ public final class UpstreamUnreachableException extends RelayException {
   private static final long serialVersionUID = 1L;
 
   /**
+   * Creates the error.
+   *
    * @param message what failed
    * @param attempts attempts made
    * @param cause the last connection failure, or null
@@ -17,6 +19,8 @@ public final class UpstreamUnreachableException extends RelayException {
   }
 
   /**
+   * Creates the error.
+   *
    * @param message what happened, with the attempt count
    * @param attempts attempts made
    * @param retriesExhausted true when the relay used up its own attempts (the client is then told
