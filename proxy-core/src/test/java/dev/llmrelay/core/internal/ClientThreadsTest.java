@@ -89,8 +89,11 @@ class ClientThreadsTest {
     try {
       // The pooled connection's cleanup task waits on OkHttp's task runner, and the heartbeat's
       // calls run on the dispatcher's threads (OkHttp renames a thread while it runs a task).
+      // OkHttp names a runner thread after the task it runs, so look often: between tasks it has
+      // its own name again (with the heartbeat every 50 ms, a slow look may always see a task's).
       await("the client's own OkHttp task runner thread; OkHttp's shared one is 'OkHttp TaskRunner'")
-          .atMost(Duration.ofSeconds(5))
+          .atMost(Duration.ofSeconds(10))
+          .pollInterval(Duration.ofMillis(2))
           .until(() -> !newThreads("llmrelay-okhttp-tasks-").isEmpty());
       await("the probe's async calls on the client's own dispatcher threads, not 'OkHttp Dispatcher'")
           .atMost(Duration.ofSeconds(5))
